@@ -1,0 +1,184 @@
+"""The ``macroquant`` command."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+import warnings
+from collections.abc import Sequence
+from datetime import date
+
+from macroquant.config.settings import Settings, load_settings
+from macroquant.errors import MacroQuantError
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a date (use YYYY-MM-DD)") from None
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
+    from macroquant.db.connection import database_url, mask_password, stop_embedded_server
+    from macroquant.db.migrate import migrate
+
+    console = _console()
+    if args.db_command == "stop":
+        stopped = stop_embedded_server(settings.pgdata_dir)
+        console.print("embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL is not running")
+        return 0
+    url = database_url(settings)
+    if args.db_command == "url":
+        console.print(mask_password(url))
+        return 0
+    applied = migrate(url)
+    where = mask_password(url)
+    console.print(f"migrations applied: {', '.join(applied)} ({where})" if applied
+                  else f"schema up to date ({where})")
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from macroquant.pipeline.ingest import HISTORY_START, load_sample_history
+
+    console = _console()
+    end = args.end or date.today()  # noqa: DTZ011  (the CLI's default end, not stage logic)
+    started = time.perf_counter()
+    with console.status(f"loading bundled history {HISTORY_START}..{end}"):
+        result = load_sample_history(settings, end=end)
+    validate = result["validate"]
+    console.print(f"sample history to {end}: {validate['rows_in']} bars staged, "
+                  f"{validate['published']} published ({validate['market_data_changed']} new or "
+                  f"changed), {validate['quarantined']} quarantined, "
+                  f"{result['ingest']['economic_indicators']} economic rows new or changed "
+                  f"[{time.perf_counter() - started:.1f}s]")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from macroquant.calendars import session_on_or_before
+    from macroquant.pipeline.runner import STAGES, default_run_id, run_stage
+
+    if args.run_command == "daily":
+        start = end = session_on_or_before(args.as_of)
+    else:
+        start, end = args.start, args.end
+    run_id = args.run_id or default_run_id(start, end)
+    console = _console()
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/"
+               "{task.total} stages"), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task(f"{start}..{end}", total=len(STAGES))
+        for stage in STAGES:
+            progress.update(task, description=f"{start}..{end} {stage:>9}")
+            rows = run_stage(stage, start, end, run_id, settings)
+            progress.console.print(f"  {stage:<9} {rows}")
+            progress.advance(task)
+    console.print(f"run {run_id}: all {len(STAGES)} stages succeeded")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    from macroquant.status import print_status
+
+    print_status(settings, _console())
+    return 0
+
+
+def cmd_summary(args: argparse.Namespace, settings: Settings) -> int:
+    from macroquant.status import print_summary
+
+    print_summary(settings, _console(), args.start, args.end)
+    return 0
+
+
+def cmd_calendar(args: argparse.Namespace, settings: Settings) -> int:
+    from macroquant.calendars import previous_session
+
+    print(previous_session(args.day).isoformat())
+    return 0
+
+
+def cmd_airflow_run(args: argparse.Namespace, settings: Settings) -> int:
+    from macroquant.airflow_runner import run_dag_window
+
+    return run_dag_window(args.dag_id, args.start, args.end)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="macroquant", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log stage details")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    db = sub.add_parser("db", help="database: migrate, url, stop")
+    db.add_argument("db_command", choices=["migrate", "url", "stop"])
+    db.set_defaults(handler=cmd_db)
+
+    ingest = sub.add_parser("ingest", help="load data")
+    ingest.add_argument("source", choices=["sample"], help="the bundled real history")
+    ingest.add_argument("--end", type=_date, help="last date to load (default: today)")
+    ingest.set_defaults(handler=cmd_ingest)
+
+    run = sub.add_parser("run", help="run the daily pipeline")
+    run_sub = run.add_subparsers(dest="run_command", required=True)
+    daily = run_sub.add_parser("daily", help="one session")
+    daily.add_argument("--as-of", type=_date, required=True)
+    daily.add_argument("--run-id")
+    backfill = run_sub.add_parser("backfill", help="a window of sessions in one run")
+    backfill.add_argument("--start", type=_date, required=True)
+    backfill.add_argument("--end", type=_date, required=True)
+    backfill.add_argument("--run-id")
+    run.set_defaults(handler=cmd_run)
+
+    status = sub.add_parser("status", help="database, data freshness, last runs")
+    status.set_defaults(handler=cmd_status)
+
+    summary = sub.add_parser("summary", help="what a run produced: orders, equity, metrics")
+    summary.add_argument("--start", type=_date, required=True)
+    summary.add_argument("--end", type=_date, required=True)
+    summary.set_defaults(handler=cmd_summary)
+
+    calendar = sub.add_parser("calendar", help="trading calendar helpers")
+    calendar_sub = calendar.add_subparsers(dest="calendar_command", required=True)
+    previous = calendar_sub.add_parser("previous-session", help="the session before DAY")
+    previous.add_argument("day", type=_date)
+    calendar.set_defaults(handler=cmd_calendar)
+
+    airflow = sub.add_parser("airflow-run", help="run a DAG over a window through Airflow "
+                             "(in-process, no scheduler)")
+    airflow.add_argument("dag_id")
+    airflow.add_argument("--start", type=_date, required=True)
+    airflow.add_argument("--end", type=_date, required=True)
+    airflow.set_defaults(handler=cmd_airflow_run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: errors a user can meet are printed plainly, with exit code 1."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    warnings.filterwarnings("ignore", module="platformdirs")
+    if args.command == "run" and args.run_command == "backfill" and args.end < args.start:
+        print("error: --end is before --start", file=sys.stderr)
+        return 2
+    try:
+        return args.handler(args, load_settings())
+    except MacroQuantError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""Process settings from the environment, and the trading configuration file.
+
+Environment variables (all optional):
+
+- ``MACROQUANT_HOME``: state directory (embedded database, reports); default ``~/.macroquant``.
+- ``MACROQUANT_DATABASE_URL``: a PostgreSQL URL; when unset an embedded server (pgserver)
+  is started in ``$MACROQUANT_HOME/pgdata``.
+- ``MACROQUANT_CONFIG``: the trading configuration YAML; default ``include/macroquant.yaml``.
+- ``MACROQUANT_STRATEGIES_DIR``: directory of strategy YAML files; default
+  ``include/strategies``.
+- ``MACROQUANT_REPORTS_DIR``: where reports are written; default ``$MACROQUANT_HOME/reports``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from macroquant.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+INCLUDE_DIR = PROJECT_ROOT / "include"
+
+
+class Settings(BaseModel):
+    """Where MacroQuant keeps its state and finds its configuration."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    home: Path
+    database_url: str | None
+    config_path: Path
+    strategies_dir: Path
+    reports_dir: Path
+
+    @property
+    def pgdata_dir(self) -> Path:
+        """Data directory of the embedded PostgreSQL server."""
+        return self.home / "pgdata"
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    """Build :class:`Settings` from ``environ`` (default: ``os.environ``)."""
+    env = os.environ if environ is None else environ
+    home = Path(env.get("MACROQUANT_HOME") or Path.home() / ".macroquant").expanduser()
+    return Settings(
+        home=home,
+        database_url=env.get("MACROQUANT_DATABASE_URL") or None,
+        config_path=Path(env.get("MACROQUANT_CONFIG") or INCLUDE_DIR / "macroquant.yaml"),
+        strategies_dir=Path(env.get("MACROQUANT_STRATEGIES_DIR") or INCLUDE_DIR / "strategies"),
+        reports_dir=Path(env.get("MACROQUANT_REPORTS_DIR") or home / "reports"),
+    )
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class PortfolioConfig(_Strict):
+    """Volatility-targeted sizing."""
+
+    annual_volatility_target: float = Field(0.10, gt=0, le=1.0)
+    volatility_span: int = Field(36, ge=5, description="EWMA span (days) of instrument volatility")
+    min_order_notional: float = Field(
+        1000.0, ge=0, description="orders smaller than this (in base currency) are not sent"
+    )
+
+
+class RiskConfig(_Strict):
+    """Limits the risk stage enforces on every date, for every instrument."""
+
+    max_position_fraction: float = Field(
+        0.25, gt=0, le=10, description="max |notional| per instrument / trading capital"
+    )
+    max_gross_leverage: float = Field(
+        2.0, gt=0, le=20, description="max sum of |notional| / trading capital"
+    )
+
+
+class BrokerConfig(_Strict):
+    """The broker orders go to, and the cost model the paper broker fills with."""
+
+    name: str = Field("paper", pattern="^paper$")
+    commission_bps: float = Field(1.0, ge=0, le=500)
+    slippage_bps: float = Field(2.0, ge=0, le=500)
+
+
+class TradingConfig(_Strict):
+    """The trading configuration file (``include/macroquant.yaml``)."""
+
+    trading_capital: float = Field(1_000_000.0, gt=0)
+    base_currency: str = Field("USD", pattern="^[A-Z]{3}$")
+    portfolio: PortfolioConfig = PortfolioConfig()
+    risk: RiskConfig = RiskConfig()
+    broker: BrokerConfig = BrokerConfig()
+
+
+def read_yaml_mapping(path: Path) -> dict[str, Any]:
+    """Read a YAML file that must hold a mapping; errors name the file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(path), "<file>", f"cannot read: {exc.strerror or exc}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(str(path), "<yaml>", f"not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(str(path), "<root>", "must be a mapping of keys to values")
+    return data
+
+
+def config_error_from_validation(path: Path, exc: ValidationError) -> ConfigError:
+    """Turn pydantic's first error into a :class:`ConfigError` naming file and field."""
+    first = exc.errors()[0]
+    field = ".".join(str(part) for part in first["loc"]) or "<root>"
+    message = first["msg"]
+    if first["type"] == "extra_forbidden":
+        message = "unknown key (check the spelling; unknown keys are errors)"
+    return ConfigError(str(path), field, message)
+
+
+def load_trading_config(path: Path) -> TradingConfig:
+    """Load and validate the trading configuration file."""
+    data = read_yaml_mapping(path)
+    try:
+        return TradingConfig.model_validate(data)
+    except ValidationError as exc:
+        raise config_error_from_validation(path, exc) from exc

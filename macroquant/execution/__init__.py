@@ -1,0 +1,1 @@
+"""Order execution: the broker interface, cost models and the paper broker."""

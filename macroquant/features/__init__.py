@@ -1,0 +1,1 @@
+"""Pure, vectorised indicators and the catalog of named features."""

@@ -1,0 +1,225 @@
+"""Stage 7 — orders: trade the risk-approved targets on the paper broker and account.
+
+Input: ``portfolio_targets`` (``approved_quantity`` only — a date the risk stage has not
+decided on is refused with :class:`RiskGateError`), ``risk_events``, ``market_data`` (next
+open for fills, closes for marking), the state at the end of the previous session
+(``positions``, ``performance``, open ``orders``), the trading configuration.
+Output: ``orders`` (one per instrument and date whose target differs from the position by
+at least a lot and ``min_order_notional``; deterministic ``client_order_id``), ``trades``
+(fills), ``positions`` (end-of-day snapshot), ``performance`` (scope ``'portfolio'``).
+Idempotency key: sessions from ``start`` on. The window's rows are deleted and orders
+created earlier but filled inside the window are reset to ``submitted`` before the replay.
+A window is refused if state exists after its end (later dates depend on it).
+
+For each session D: orders sent after the close of D-1 fill at D's open; positions are
+marked at D's close; new orders for D's targets are sent after D's close. The orders of
+the last session stay ``submitted`` until the next run sees the next open.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import psycopg
+
+from macroquant.db.bulk import copy_rows, read_frame
+from macroquant.db.connection import transaction
+from macroquant.errors import PathDependencyError, RiskGateError
+from macroquant.execution.accounting import apply_fills, cash_change
+from macroquant.execution.costs import CostModel
+from macroquant.execution.paper import PaperBroker
+from macroquant.execution.paper.simulator import FILL_COLUMNS
+from macroquant.pipeline.context import StageContext
+from macroquant.portfolio.sizing import round_to_lot
+
+ORDER_COLUMNS = ["client_order_id", "as_of", "instrument_id", "side", "quantity", "broker",
+                 "status", "status_date", "filled_quantity", "average_fill_price"]
+PERFORMANCE_COLUMNS = ["as_of", "scope", "equity", "cash", "daily_pnl", "daily_return",
+                       "drawdown", "gross_exposure", "net_exposure", "commission"]
+POSITION_COLUMNS = ["as_of", "instrument_id", "quantity", "average_cost", "last_price",
+                    "market_value", "unrealized_pnl"]
+
+
+def client_order_id(as_of: date, symbol: str, sequence: int = 1) -> str:
+    """Deterministic id of the ``sequence``-th order for ``symbol`` on ``as_of``."""
+    return f"MQ-{as_of:%Y%m%d}-{symbol}-{sequence}"
+
+
+def _reset_window(conn: psycopg.Connection, start: date, end: date) -> None:
+    later = conn.execute("""SELECT max(as_of) FROM performance
+                            WHERE scope = 'portfolio' AND as_of > %s""", (end,)).fetchone()[0]
+    if later is not None:
+        raise PathDependencyError(
+            f"orders: the paper account already has state up to {later}, after this window's "
+            f"end {end}; positions are path-dependent, so rerun from {start} through {later}.")
+    conn.execute("DELETE FROM trades WHERE trade_date >= %s", (start,))
+    conn.execute("DELETE FROM orders WHERE as_of >= %s", (start,))
+    conn.execute("""UPDATE orders SET status = 'submitted', status_date = as_of,
+                           filled_quantity = 0, average_fill_price = NULL
+                    WHERE as_of < %s AND status_date >= %s""", (start, start))
+    conn.execute("DELETE FROM positions WHERE as_of >= %s", (start,))
+    conn.execute("DELETE FROM performance WHERE scope = 'portfolio' AND as_of >= %s", (start,))
+
+
+def _check_risk_gate(conn: psycopg.Connection, context: StageContext) -> None:
+    decided = {row[0] for row in conn.execute(
+        """SELECT as_of FROM risk_events WHERE check_name = 'max_gross_leverage'
+           AND as_of BETWEEN %s AND %s""", (context.start, context.end))}
+    undecided_rows = conn.execute(
+        """SELECT count(*) FROM portfolio_targets WHERE as_of BETWEEN %s AND %s
+           AND (risk_status IS NULL OR approved_quantity IS NULL)""",
+        (context.start, context.end)).fetchone()[0]
+    missing = [d for d in context.sessions if d not in decided]
+    if missing or undecided_rows:
+        raise RiskGateError(
+            f"orders: the risk stage has not decided on {len(missing)} session(s) "
+            f"({', '.join(map(str, missing[:5]))}) and {undecided_rows} target row(s) in "
+            f"{context.start}..{context.end}; no order is created without a risk decision.")
+
+
+def _opening_state(conn: psycopg.Connection, start: date, capital: float) -> dict:
+    previous = conn.execute("""SELECT as_of, equity, cash FROM performance
+                               WHERE scope = 'portfolio' AND as_of < %s
+                               ORDER BY as_of DESC LIMIT 1""", (start,)).fetchone()
+    high_water = conn.execute("""SELECT max(equity) FROM performance
+                                 WHERE scope = 'portfolio' AND as_of < %s""", (start,)).fetchone()[0]
+    book = pd.DataFrame(columns=["quantity", "average_cost"], dtype=float)
+    if previous is not None:
+        book = read_frame(conn, """SELECT instrument_id, quantity, average_cost FROM positions
+                                   WHERE as_of = %s""", (previous[0],)).set_index("instrument_id")
+    open_orders = read_frame(conn, """SELECT client_order_id, instrument_id, side, quantity
+                                      FROM orders WHERE status = 'submitted' AND as_of < %s
+                                      ORDER BY client_order_id""", (start,))
+    last_close = read_frame(conn, """SELECT DISTINCT ON (instrument_id) instrument_id, close
+                                     FROM market_data WHERE trade_date < %s
+                                     ORDER BY instrument_id, trade_date DESC""", (start,))
+    return {
+        "cash": float(previous[2]) if previous else capital,
+        "equity": float(previous[1]) if previous else capital,
+        "high_water": float(high_water) if high_water is not None else capital,
+        "book": book.astype(float),
+        "open_orders": open_orders,
+        "last_close": last_close.set_index("instrument_id")["close"].astype(float),
+    }
+
+
+def run(context: StageContext) -> dict[str, int]:
+    """Replay the window's sessions on the paper broker; store orders, fills and books."""
+    config = context.trading
+    broker = PaperBroker(CostModel(config.broker.commission_bps, config.broker.slippage_bps))
+    window = (context.start, context.end)
+    with transaction(context.url) as conn:
+        _check_risk_gate(conn, context)
+        _reset_window(conn, *window)
+        state = _opening_state(conn, context.start, config.trading_capital)
+        instruments = read_frame(conn, "SELECT instrument_id, symbol, lot_size FROM instruments"
+                                 ).set_index("instrument_id")
+        bars = read_frame(conn, """SELECT trade_date, instrument_id, open, close FROM market_data
+                                   WHERE trade_date BETWEEN %s AND %s""", window)
+        approved = read_frame(conn, """SELECT as_of, instrument_id, approved_quantity
+                                       FROM portfolio_targets WHERE as_of BETWEEN %s AND %s""",
+                              window)
+        results = _replay(context, broker, state, instruments, bars, approved)
+        _store(conn, results)
+    return {table: len(frame) for table, frame in results.items() if table != "order_updates"}
+
+
+def _replay(context: StageContext, broker: PaperBroker, state: dict, instruments: pd.DataFrame,
+            bars: pd.DataFrame, approved: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    config = context.trading
+    bars_by_day = {d: g.set_index("instrument_id")[["open", "close"]].astype(float)
+                   for d, g in bars.groupby("trade_date")}
+    targets_by_day = {d: g.set_index("instrument_id")["approved_quantity"].astype(float)
+                      for d, g in approved.groupby("as_of")}
+    cash, equity, high_water = state["cash"], state["equity"], state["high_water"]
+    book, last_close, open_orders = state["book"], state["last_close"], state["open_orders"]
+    orders, fills, updates, positions, performance = [], [], [], [], []
+    empty_bars = pd.DataFrame(columns=["open", "close"], dtype=float)
+
+    for day in context.sessions:
+        day_bars = bars_by_day.get(day, empty_bars)
+        filled, unfilled = broker.fill_market_orders(open_orders, day_bars, day)
+        fills.append(filled)
+        updates.append(pd.DataFrame({
+            "client_order_id": [*filled["client_order_id"], *unfilled["client_order_id"]],
+            "status": ["filled"] * len(filled) + ["expired"] * len(unfilled),
+            "status_date": day,
+            "filled_quantity": [*filled["quantity"], *[0.0] * len(unfilled)],
+            "average_fill_price": [*filled["price"], *[np.nan] * len(unfilled)],
+        }))
+        cash += cash_change(filled)
+        book = apply_fills(book, filled)
+        last_close = day_bars["close"].combine_first(last_close)
+
+        marks = last_close.reindex(book.index)
+        market_value = book["quantity"] * marks
+        new_equity = cash + float(market_value.sum())
+        high_water = max(high_water, new_equity)
+        performance.append({
+            "as_of": day, "scope": "portfolio", "equity": new_equity, "cash": cash,
+            "daily_pnl": new_equity - equity, "daily_return": new_equity / equity - 1.0,
+            "drawdown": min(0.0, new_equity / high_water - 1.0),
+            "gross_exposure": float(market_value.abs().sum()),
+            "net_exposure": float(market_value.sum()),
+            "commission": float(filled["commission"].sum()) if not filled.empty else 0.0,
+        })
+        equity = new_equity
+        positions.append(pd.DataFrame({
+            "as_of": day, "instrument_id": book.index, "quantity": book["quantity"],
+            "average_cost": book["average_cost"], "last_price": marks,
+            "market_value": market_value,
+            "unrealized_pnl": (marks - book["average_cost"]) * book["quantity"],
+        }))
+
+        target = targets_by_day.get(day, pd.Series(dtype=float))
+        # Positions no longer targeted by any strategy are closed.
+        target = target.reindex(target.index.union(book.index)).fillna(0.0)
+        current = book["quantity"].reindex(target.index).fillna(0.0)
+        lots = instruments.loc[target.index, "lot_size"].astype(float)
+        delta = round_to_lot(target - current, lots)
+        price = last_close.reindex(target.index)
+        tradable = (delta != 0) & (delta.abs() * price >= config.portfolio.min_order_notional)
+        delta = delta[tradable.fillna(False)]
+        symbols = instruments.loc[delta.index, "symbol"]
+        open_orders = pd.DataFrame({
+            "client_order_id": [client_order_id(day, s) for s in symbols],
+            "instrument_id": delta.index.astype(int),
+            "side": np.where(delta.to_numpy() > 0, "buy", "sell"),
+            "quantity": delta.abs().to_numpy(float),
+        })
+        orders.append(open_orders.assign(as_of=day, broker=broker.name, status="submitted",
+                                         status_date=day, filled_quantity=0.0,
+                                         average_fill_price=np.nan))
+
+    def frame(parts: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
+        parts = [p for p in parts if not p.empty]
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+
+    return {
+        "orders": frame(orders, ORDER_COLUMNS),
+        "order_updates": frame(updates, ["client_order_id", "status", "status_date",
+                                         "filled_quantity", "average_fill_price"]),
+        "trades": frame(fills, FILL_COLUMNS),
+        "positions": frame(positions, POSITION_COLUMNS),
+        "performance": pd.DataFrame(performance, columns=PERFORMANCE_COLUMNS),
+    }
+
+
+def _store(conn: psycopg.Connection, results: dict[str, pd.DataFrame]) -> None:
+    orders = results["orders"].set_index("client_order_id")
+    updates = results["order_updates"].set_index("client_order_id")
+    # Orders created in this window carry their final status; earlier ones are updated.
+    new_ids = updates.index.intersection(orders.index)
+    orders.loc[new_ids, updates.columns] = updates.loc[new_ids]
+    copy_rows(conn, "orders", orders.reset_index(), ORDER_COLUMNS)
+    for order_id, row in updates.drop(new_ids).iterrows():
+        conn.execute("""UPDATE orders SET status = %s, status_date = %s, filled_quantity = %s,
+                               average_fill_price = %s WHERE client_order_id = %s""",
+                     (row["status"], row["status_date"], row["filled_quantity"],
+                      None if pd.isna(row["average_fill_price"]) else row["average_fill_price"],
+                      order_id))
+    copy_rows(conn, "trades", results["trades"], FILL_COLUMNS)
+    copy_rows(conn, "positions", results["positions"], POSITION_COLUMNS)
+    copy_rows(conn, "performance", results["performance"], PERFORMANCE_COLUMNS)

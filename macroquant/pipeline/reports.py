@@ -1,0 +1,151 @@
+"""Stage 8 — reports: per-strategy performance and the daily report.
+
+Input: ``targets`` and ``features`` (``price``) for per-strategy P&L; ``performance``
+(portfolio), ``positions``, ``orders``, ``risk_events``, ``instruments``, ``strategies``.
+Output: ``performance`` rows with scope ``'strategy:<name>'`` for the window's sessions
+(notional P&L of the strategy's own targets held from one close to the next, before netting
+and costs), the HTML report of the window's last session on disk, and its ``reports`` row.
+Idempotency key: ``as_of`` in the window for strategy performance; ``(report_date, kind)``
+for the report (the file is rewritten with the same content).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import psycopg
+from psycopg.types.json import Jsonb
+
+from macroquant.calendars import previous_session
+from macroquant.db.bulk import copy_rows, read_frame
+from macroquant.db.connection import transaction
+from macroquant.pipeline.context import StageContext
+from macroquant.pipeline.orders import PERFORMANCE_COLUMNS
+from macroquant.reports.daily_report import ensure_plotly_js, render_daily_report
+from macroquant.reports.metrics import summary
+
+
+def strategy_performance(
+    quantities: pd.DataFrame, prices: pd.DataFrame, opening: dict[str, float]
+) -> pd.DataFrame:
+    """Daily performance of one strategy's notional book.
+
+    ``quantities`` and ``prices`` are wide (sessions × instrument), including the session
+    before the window as their first row; ``opening`` has ``equity`` and ``high_water``
+    before the window. P&L on day t is ``sum_i q[t-1, i] * (p[t, i] - p[t-1, i])``.
+    """
+    prices = prices.ffill()
+    held = quantities.shift(1).fillna(0.0)
+    pnl = (held * prices.diff()).fillna(0.0).sum(axis=1).iloc[1:]
+    equity = opening["equity"] + pnl.cumsum()
+    previous = equity.shift(1).fillna(opening["equity"])
+    high_water = np.maximum(equity.cummax(), opening["high_water"])
+    exposure = (quantities * prices).iloc[1:]
+    return pd.DataFrame({
+        "as_of": equity.index, "equity": equity.to_numpy(), "cash": np.nan,
+        "daily_pnl": pnl.to_numpy(), "daily_return": (equity / previous - 1.0).to_numpy(),
+        "drawdown": np.minimum(0.0, equity / high_water - 1.0).to_numpy(),
+        "gross_exposure": exposure.abs().sum(axis=1).to_numpy(),
+        "net_exposure": exposure.sum(axis=1).to_numpy(), "commission": 0.0,
+    })
+
+
+def _strategy_rows(conn: psycopg.Connection, context: StageContext) -> pd.DataFrame:
+    before = previous_session(context.start)
+    index = pd.DatetimeIndex(pd.to_datetime([before, *context.sessions]))
+    targets = read_frame(conn, """SELECT as_of, strategy_id, instrument_id, target_quantity
+                                  FROM targets WHERE as_of BETWEEN %s AND %s""",
+                         (before, context.end))
+    prices = read_frame(conn, """SELECT as_of, instrument_id, value FROM features
+                                 WHERE feature = 'price' AND as_of BETWEEN %s AND %s""",
+                        (before, context.end))
+    for frame in (targets, prices):
+        frame["as_of"] = pd.to_datetime(frame["as_of"])
+    price_panel = prices.pivot(index="as_of", columns="instrument_id", values="value")
+    price_panel = price_panel.astype(float).reindex(index)
+    strategies = read_frame(conn, "SELECT strategy_id, name, config FROM strategies "
+                                  "WHERE enabled ORDER BY name")
+    frames = []
+    for strategy in strategies.itertuples():
+        scope = f"strategy:{strategy.name}"
+        opening = conn.execute(
+            """SELECT (SELECT equity FROM performance WHERE scope = %s AND as_of < %s
+                       ORDER BY as_of DESC LIMIT 1),
+                      (SELECT max(equity) FROM performance WHERE scope = %s AND as_of < %s)""",
+            (scope, context.start, scope, context.start)).fetchone()
+        capital = context.trading.trading_capital * float(strategy.config["weight"])
+        mine = targets[targets["strategy_id"] == strategy.strategy_id]
+        quantities = (mine.pivot(index="as_of", columns="instrument_id", values="target_quantity")
+                      .astype(float).reindex(index=index, columns=price_panel.columns)
+                      .fillna(0.0))
+        rows = strategy_performance(quantities, price_panel, {
+            "equity": opening[0] if opening[0] is not None else capital,
+            "high_water": opening[1] if opening[1] is not None else capital})
+        frames.append(rows.assign(scope=scope))
+    if not frames:
+        return pd.DataFrame(columns=PERFORMANCE_COLUMNS)
+    return pd.concat(frames, ignore_index=True)[PERFORMANCE_COLUMNS]
+
+
+def _report_inputs(conn: psycopg.Connection, context: StageContext) -> dict[str, object]:
+    day = context.end
+    performance = read_frame(conn, """SELECT as_of, scope, equity, daily_pnl, daily_return,
+                                             drawdown FROM performance WHERE as_of <= %s
+                                      ORDER BY scope, as_of""", (day,))
+    portfolio = performance[performance["scope"] == "portfolio"].reset_index(drop=True)
+    positions = read_frame(conn, """SELECT i.symbol, i.asset_class, p.quantity, p.average_cost,
+                                           p.last_price, p.market_value, p.unrealized_pnl
+                                    FROM positions p JOIN instruments i USING (instrument_id)
+                                    WHERE p.as_of = %s ORDER BY i.symbol""", (day,))
+    orders = read_frame(conn, """SELECT o.client_order_id, i.symbol, o.side, o.quantity,
+                                        o.status FROM orders o JOIN instruments i USING (instrument_id)
+                                 WHERE o.as_of = %s ORDER BY o.client_order_id""", (day,))
+    risk = read_frame(conn, """SELECT check_name, outcome, count(*) AS events FROM risk_events
+                               WHERE as_of BETWEEN %s AND %s GROUP BY check_name, outcome
+                               ORDER BY check_name, outcome""", (context.start, context.end))
+    return {"portfolio": portfolio, "strategies": performance[performance["scope"] != "portfolio"],
+            "positions": positions, "orders": orders, "risk_summary": risk}
+
+
+def write_daily_report(conn: psycopg.Connection, context: StageContext) -> dict[str, object]:
+    """Render the report of ``context.end``, write it to disk and upsert its row."""
+    inputs = _report_inputs(conn, context)
+    portfolio = inputs["portfolio"]
+    returns = portfolio["daily_return"].astype(float)
+    metrics = summary(returns) if len(returns) else {}
+    html = render_daily_report(context.end, metrics=metrics, **inputs)
+    directory = context.settings.reports_dir / "daily"
+    directory.mkdir(parents=True, exist_ok=True)
+    ensure_plotly_js(directory)
+    path = directory / f"{context.end.isoformat()}.html"
+    path.write_text(html, encoding="utf-8")
+    last = portfolio.iloc[-1] if len(portfolio) else None
+    report_summary = {
+        "equity": None if last is None else float(last["equity"]),
+        "daily_pnl": None if last is None else float(last["daily_pnl"]),
+        "positions": len(inputs["positions"]), "orders_sent": len(inputs["orders"]),
+        "metrics": {k: (None if not np.isfinite(v) else v) for k, v in metrics.items()},
+    }
+    conn.execute("""INSERT INTO reports (report_date, kind, path, summary)
+                    VALUES (%s, 'daily', %s, %s) ON CONFLICT (report_date, kind)
+                    DO UPDATE SET path = EXCLUDED.path, summary = EXCLUDED.summary""",
+                 (context.end, str(path), Jsonb(report_summary)))
+    return {"path": str(path), **report_summary}
+
+
+def run(context: StageContext) -> dict[str, int]:
+    """Store per-strategy performance for the window and write the daily report."""
+    with transaction(context.url) as conn:
+        rows = _strategy_rows(conn, context)
+        conn.execute("""DELETE FROM performance WHERE scope LIKE 'strategy:%%'
+                        AND as_of BETWEEN %s AND %s""", (context.start, context.end))
+        written = copy_rows(conn, "performance", rows, PERFORMANCE_COLUMNS)
+        write_daily_report(conn, context)
+    return {"strategy_performance": written, "reports": 1}
+
+
+def report_path(context: StageContext, day: date) -> str:
+    """Where the daily report of ``day`` is written."""
+    return str(context.settings.reports_dir / "daily" / f"{day.isoformat()}.html")

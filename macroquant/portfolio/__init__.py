@@ -1,0 +1,1 @@
+"""Position sizing and combination of strategies into one portfolio target."""

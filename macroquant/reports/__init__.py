@@ -1,0 +1,1 @@
+"""Metrics, per-strategy performance and report rendering."""

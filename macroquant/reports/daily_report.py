@@ -1,0 +1,123 @@
+"""The daily report: an HTML page with Plotly charts and the day's tables (pure rendering).
+
+The page loads ``plotly.min.js`` from its own folder (written once beside the reports), so
+reports open offline and stay small.
+"""
+
+from __future__ import annotations
+
+import html
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.offline import get_plotlyjs
+from plotly.subplots import make_subplots
+
+PLOTLY_JS = "plotly.min.js"
+
+
+def ensure_plotly_js(directory: Path) -> None:
+    """Write plotly.js into ``directory`` once (reports reference it)."""
+    target = directory / PLOTLY_JS
+    if not target.exists():
+        target.write_text(get_plotlyjs(), encoding="utf-8")
+
+
+def _equity_figure(portfolio: pd.DataFrame) -> go.Figure:
+    figure = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.7, 0.3],
+                           vertical_spacing=0.05, subplot_titles=("Equity", "Drawdown"))
+    figure.add_trace(go.Scatter(x=portfolio["as_of"], y=portfolio["equity"], name="equity",
+                                line={"color": "#1f77b4"}), row=1, col=1)
+    figure.add_trace(go.Scatter(x=portfolio["as_of"], y=portfolio["drawdown"] * 100,
+                                name="drawdown %", fill="tozeroy", line={"color": "#d62728"}),
+                     row=2, col=1)
+    figure.update_layout(height=480, margin={"t": 40, "b": 20}, showlegend=False)
+    figure.update_yaxes(title_text="USD", row=1, col=1)
+    figure.update_yaxes(title_text="%", row=2, col=1)
+    return figure
+
+
+def _strategies_figure(strategies: pd.DataFrame) -> go.Figure:
+    figure = go.Figure()
+    for scope, rows in strategies.groupby("scope"):
+        figure.add_trace(go.Scatter(x=rows["as_of"], y=rows["equity"],
+                                    name=str(scope).removeprefix("strategy:")))
+    figure.update_layout(title="Strategy equity (notional, before costs)", height=360,
+                         margin={"t": 40, "b": 20}, yaxis_title="USD")
+    return figure
+
+
+def _exposure_figure(positions: pd.DataFrame) -> go.Figure:
+    by_class = positions.groupby("asset_class")["market_value"].sum().sort_values()
+    figure = go.Figure(go.Bar(x=by_class.to_numpy(), y=by_class.index, orientation="h"))
+    figure.update_layout(title="Net exposure by asset class", height=300,
+                         margin={"t": 40, "b": 20}, xaxis_title="USD")
+    return figure
+
+
+def _table(frame: pd.DataFrame, empty: str) -> str:
+    if frame.empty:
+        return f"<p class='empty'>{html.escape(empty)}</p>"
+    return frame.to_html(index=False, float_format=lambda x: f"{x:,.2f}", border=0,
+                         classes="table")
+
+
+def _metrics_table(metrics: dict[str, float]) -> str:
+    labels = {"total_return": ("Total return", "{:.2%}"), "cagr": ("CAGR", "{:.2%}"),
+              "annual_volatility": ("Annual volatility", "{:.2%}"),
+              "sharpe": ("Sharpe (252 d, rf 0)", "{:.2f}"),
+              "max_drawdown": ("Max drawdown", "{:.2%}"), "days": ("Days", "{:.0f}")}
+    rows = "".join(f"<tr><th>{label}</th><td>{fmt.format(metrics[key])}</td></tr>"
+                   for key, (label, fmt) in labels.items() if key in metrics)
+    return f"<table class='table'>{rows}</table>"
+
+
+def render_daily_report(
+    as_of: date,
+    portfolio: pd.DataFrame,
+    strategies: pd.DataFrame,
+    positions: pd.DataFrame,
+    orders: pd.DataFrame,
+    risk_summary: pd.DataFrame,
+    metrics: dict[str, float],
+) -> str:
+    """The report's HTML. Frames: ``portfolio`` and ``strategies`` are performance rows,
+    ``positions`` end-of-day positions with ``symbol, asset_class``, ``orders`` the orders
+    sent after the close of ``as_of``, ``risk_summary`` counts of risk outcomes."""
+    charts = [_equity_figure(portfolio)]
+    if not strategies.empty:
+        charts.append(_strategies_figure(strategies))
+    if not positions.empty:
+        charts.append(_exposure_figure(positions))
+    chart_html = "".join(c.to_html(full_html=False, include_plotlyjs=False) for c in charts)
+    last = portfolio.iloc[-1] if not portfolio.empty else None
+    headline = ("<p>No portfolio history yet.</p>" if last is None else
+                f"<p class='headline'>Equity <b>{last['equity']:,.2f}</b> · day P&amp;L "
+                f"<b>{last['daily_pnl']:,.2f}</b> ({last['daily_return']:.2%}) · drawdown "
+                f"<b>{last['drawdown']:.2%}</b></p>")
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>MacroQuant daily report {as_of}</title>
+<script src="{PLOTLY_JS}"></script>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }}
+h1 {{ font-size: 1.6em; }} h2 {{ font-size: 1.2em; margin-top: 1.6em; }}
+.table {{ border-collapse: collapse; }} .table td, .table th {{ padding: 3px 10px;
+  border-bottom: 1px solid #ddd; text-align: right; }} .headline {{ font-size: 1.1em; }}
+.empty {{ color: #777; }}
+</style></head><body>
+<h1>MacroQuant daily report — {as_of}</h1>
+{headline}
+<h2>Performance since the first paper day</h2>
+{_metrics_table(metrics)}
+{chart_html}
+<h2>Positions at the close</h2>
+{_table(positions, "No open positions.")}
+<h2>Orders sent after the close (fill at the next open)</h2>
+{_table(orders, "No orders today.")}
+<h2>Risk checks in this run</h2>
+{_table(risk_summary, "No risk events.")}
+</body></html>
+"""

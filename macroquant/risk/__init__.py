@@ -1,0 +1,1 @@
+"""Risk limits applied to every target before any order exists."""

@@ -1,0 +1,102 @@
+"""What ``macroquant status`` and ``macroquant summary`` print."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+from macroquant.config.settings import Settings
+from macroquant.db.bulk import read_frame
+from macroquant.db.connection import connect, database_url, mask_password
+from macroquant.reports.metrics import summary as metrics_summary
+
+TABLES = ("data_sources", "instruments", "market_data_staging", "market_data", "quarantine",
+          "data_checks", "economic_series", "economic_indicators", "alternative_data",
+          "strategies", "features", "signals", "targets", "portfolio_targets", "risk_events",
+          "orders", "trades", "positions", "performance", "reports", "pipeline_runs", "jobs",
+          "users", "system_logs")
+
+
+def table_counts(url: str) -> dict[str, int]:
+    """Row count of every MacroQuant table (the demo's idempotency check reads this)."""
+    from psycopg import sql
+
+    with connect(url) as conn:
+        return {table: conn.execute(sql.SQL("SELECT count(*) FROM {}").format(
+            sql.Identifier(table))).fetchone()[0] for table in TABLES}
+
+
+def _frame_table(title: str, frame: pd.DataFrame) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in frame.columns:
+        table.add_column(str(column))
+    for row in frame.itertuples(index=False):
+        table.add_row(*[f"{v:,.2f}" if isinstance(v, float) else str(v) for v in row])
+    return table
+
+
+def print_status(settings: Settings, console: Console) -> None:
+    """Database, row counts, data freshness, last runs, open orders and equity."""
+    url = database_url(settings)
+    console.print(f"database: {mask_password(url)}")
+    counts = table_counts(url)
+    console.print("rows: " + ", ".join(f"{t}={n}" for t, n in counts.items() if n))
+    with connect(url) as conn:
+        fresh = read_frame(conn, """SELECT i.source_id, count(DISTINCT i.instrument_id) AS
+                                           instruments, max(m.trade_date) AS latest_bar
+                                    FROM market_data m JOIN instruments i USING (instrument_id)
+                                    GROUP BY i.source_id ORDER BY 1""")
+        runs = read_frame(conn, """SELECT run_id, stage, window_start, window_end, status,
+                                          left(message, 80) AS message
+                                   FROM pipeline_runs ORDER BY started_at DESC LIMIT 10""")
+        equity = conn.execute("""SELECT as_of, equity, drawdown FROM performance
+                                 WHERE scope = 'portfolio' ORDER BY as_of DESC LIMIT 1""").fetchone()
+        open_orders = conn.execute("""SELECT count(*) FROM orders
+                                      WHERE status IN ('new', 'submitted', 'partially_filled')"""
+                                   ).fetchone()[0]
+        quarantined = conn.execute("SELECT count(*) FROM quarantine").fetchone()[0]
+    console.print(_frame_table("Data freshness", fresh))
+    console.print(_frame_table("Last stage runs", runs))
+    if equity:
+        console.print(f"paper account on {equity[0]}: equity {equity[1]:,.2f}, "
+                      f"drawdown {equity[2]:.2%}; open orders {open_orders}")
+    console.print(f"quarantined rows: {quarantined}")
+
+
+def print_summary(settings: Settings, console: Console, start: date, end: date) -> None:
+    """The demo's closing summary: strategies, orders, equity, metrics, where to look."""
+    url = database_url(settings)
+    with connect(url) as conn:
+        strategies = read_frame(conn, """SELECT name, strategy_type AS type, config->>'rule' AS rule,
+                                                config->>'weight' AS weight FROM strategies
+                                         WHERE enabled ORDER BY name""")
+        orders = conn.execute("""SELECT count(*), count(*) FILTER (WHERE status = 'filled'),
+                                        count(*) FILTER (WHERE status = 'submitted')
+                                 FROM orders WHERE as_of BETWEEN %s AND %s""", (start, end)).fetchone()
+        fees = conn.execute("""SELECT coalesce(sum(commission), 0), coalesce(sum(slippage_cost), 0)
+                               FROM trades WHERE trade_date BETWEEN %s AND %s""",
+                            (start, end)).fetchone()
+        performance = read_frame(conn, """SELECT scope, as_of, equity, daily_return
+                                          FROM performance WHERE as_of BETWEEN %s AND %s
+                                          ORDER BY scope, as_of""", (start, end))
+        report = conn.execute("""SELECT path FROM reports WHERE kind = 'daily' AND report_date = %s""",
+                              (end,)).fetchone()
+    console.rule(f"MacroQuant paper trading {start} → {end}")
+    console.print(_frame_table("Strategies", strategies))
+    rows = []
+    for scope, group in performance.groupby("scope"):
+        m = metrics_summary(group["daily_return"].astype(float))
+        rows.append({"book": scope, "final equity": float(group["equity"].iloc[-1]),
+                     "total return": f"{m['total_return']:.2%}", "sharpe": f"{m['sharpe']:.2f}",
+                     "max drawdown": f"{m['max_drawdown']:.2%}"})
+    console.print(_frame_table("Performance (strategy books: notional, before costs)",
+                               pd.DataFrame(rows)))
+    console.print(f"orders: {orders[0]} sent, {orders[1]} filled, {orders[2]} waiting on the "
+                  f"paper broker for the next open; commission {fees[0]:,.2f}, slippage {fees[1]:,.2f}")
+    console.print(f"report:    {report[0] if report else '(none)'}")
+    console.print("dashboard: make dashboard   → http://127.0.0.1:8501")
+    console.print("airflow:   make airflow     → http://127.0.0.1:8080 (see README: logging in)")
+    console.print("status:    .venv/bin/macroquant status")

@@ -1,0 +1,1 @@
+"""Strategy interface, registry, built-in rules and the YAML loader."""

@@ -1,0 +1,1 @@
+"""Data-quality checks used by the validate stage (write-audit-publish)."""

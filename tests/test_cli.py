@@ -1,0 +1,40 @@
+"""The macroquant command: user-facing errors and the commands the demo uses."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from macroquant.cli import main
+
+
+def test_unreachable_database_is_a_clear_error(monkeypatch, capsys):
+    monkeypatch.setenv("MACROQUANT_DATABASE_URL", "postgresql://u:hunter2@127.0.0.1:1/mq")
+    assert main(["db", "migrate"]) == 1
+    err = capsys.readouterr().err
+    assert "cannot connect to PostgreSQL at postgresql://u:***@127.0.0.1:1/mq" in err
+    assert "hunter2" not in err
+
+
+def test_previous_session_skips_weekend_and_holiday(capsys):
+    assert main(["calendar", "previous-session", "2012-07-05"]) == 0  # July 4th closed
+    assert capsys.readouterr().out.strip() == "2012-07-03"
+    assert main(["calendar", "previous-session", "2012-03-05"]) == 0
+    assert capsys.readouterr().out.strip() == "2012-03-02"
+
+
+def test_run_daily_and_status_on_a_database(loaded_db_url, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MACROQUANT_DATABASE_URL", loaded_db_url)
+    monkeypatch.setenv("MACROQUANT_HOME", str(tmp_path))
+    assert main(["run", "daily", "--as-of", "2012-10-06"]) == 0  # a Saturday -> Friday 10-05
+    out = capsys.readouterr().out
+    assert "run cli__2012-10-05__2012-10-05: all 8 stages succeeded" in out
+    assert main(["status"]) == 0
+    out = capsys.readouterr().out
+    assert "paper account on 2012-10-05" in out and "quarantined rows: 0" in out
+
+
+def test_bad_date_is_a_usage_error():
+    result = subprocess.run([sys.executable, "-m", "macroquant.cli", "run", "daily", "--as-of",
+                             "yesterday"], capture_output=True, text=True)
+    assert result.returncode == 2 and "is not a date" in result.stderr
