@@ -55,6 +55,7 @@ CREATE TABLE market_data_staging (
     volume       double precision,
     PRIMARY KEY (source_id, as_of, row_number)
 );
+CREATE INDEX market_data_staging_as_of_idx ON market_data_staging (as_of);
 
 CREATE TABLE market_data (
     instrument_id  integer NOT NULL REFERENCES instruments (instrument_id),
@@ -152,7 +153,7 @@ CREATE TABLE features (
     as_of          date NOT NULL,
     instrument_id  integer NOT NULL REFERENCES instruments (instrument_id),
     feature        text NOT NULL,
-    value          double precision NOT NULL,
+    value          double precision NOT NULL CHECK (value <> 'NaN'),
     PRIMARY KEY (as_of, instrument_id, feature)
 );
 
@@ -175,7 +176,7 @@ CREATE TABLE targets (
     instrument_volatility  double precision NOT NULL,
     price                  double precision NOT NULL,
     target_notional        double precision NOT NULL,
-    target_quantity        double precision NOT NULL,
+    target_quantity        double precision NOT NULL CHECK (target_quantity <> 'NaN'),
     PRIMARY KEY (as_of, strategy_id, instrument_id)
 );
 
@@ -189,7 +190,9 @@ CREATE TABLE portfolio_targets (
     target_notional    double precision NOT NULL,
     approved_quantity  double precision,
     risk_status        text CHECK (risk_status IN ('approved', 'clipped', 'scaled', 'blocked')),
-    PRIMARY KEY (as_of, instrument_id)
+    PRIMARY KEY (as_of, instrument_id),
+    CHECK (target_quantity <> 'NaN' AND approved_quantity <> 'NaN'),
+    CHECK ((approved_quantity IS NULL) = (risk_status IS NULL))
 );
 
 CREATE TABLE risk_events (
@@ -218,8 +221,9 @@ CREATE TABLE orders (
                            'rejected', 'expired')),
     status_date       date NOT NULL,      -- the date of the last status change
     filled_quantity   double precision NOT NULL DEFAULT 0,
-    average_fill_price double precision,
-    reason            text NOT NULL DEFAULT ''
+    average_fill_price double precision CHECK (average_fill_price > 0),
+    reason            text NOT NULL DEFAULT '',
+    CHECK (filled_quantity >= 0 AND filled_quantity <= quantity)
 );
 CREATE INDEX orders_as_of_idx ON orders (as_of);
 CREATE INDEX orders_open_idx ON orders (status) WHERE status IN ('new', 'submitted', 'partially_filled');
@@ -238,6 +242,7 @@ CREATE TABLE trades (
     slippage_cost    double precision NOT NULL
 );
 CREATE INDEX trades_trade_date_idx ON trades (trade_date);
+CREATE INDEX trades_client_order_id_idx ON trades (client_order_id);
 
 -- End-of-day snapshot of every non-zero position.
 CREATE TABLE positions (
@@ -248,7 +253,8 @@ CREATE TABLE positions (
     last_price      double precision NOT NULL,
     market_value    double precision NOT NULL,
     unrealized_pnl  double precision NOT NULL,
-    PRIMARY KEY (as_of, instrument_id)
+    PRIMARY KEY (as_of, instrument_id),
+    CHECK (quantity <> 0 AND quantity <> 'NaN' AND market_value <> 'NaN')
 );
 
 -- scope is 'portfolio' (the paper account) or 'strategy:<name>' (notional P&L of that
@@ -264,7 +270,9 @@ CREATE TABLE performance (
     gross_exposure  double precision NOT NULL,
     net_exposure    double precision NOT NULL,
     commission      double precision NOT NULL DEFAULT 0,
-    PRIMARY KEY (as_of, scope)
+    PRIMARY KEY (as_of, scope),
+    CHECK (equity <> 'NaN' AND daily_return <> 'NaN'),
+    CHECK (scope = 'portfolio' OR scope LIKE 'strategy:%')
 );
 
 CREATE TABLE reports (

@@ -11,8 +11,6 @@ for the report (the file is rewritten with the same content).
 
 from __future__ import annotations
 
-from datetime import date
-
 import numpy as np
 import pandas as pd
 import psycopg
@@ -145,7 +143,3 @@ def run(context: StageContext) -> dict[str, int]:
         write_daily_report(conn, context)
     return {"strategy_performance": written, "reports": 1}
 
-
-def report_path(context: StageContext, day: date) -> str:
-    """Where the daily report of ``day`` is written."""
-    return str(context.settings.reports_dir / "daily" / f"{day.isoformat()}.html")

@@ -42,10 +42,11 @@ def _equity_figure(portfolio: pd.DataFrame) -> go.Figure:
 def _strategies_figure(strategies: pd.DataFrame) -> go.Figure:
     figure = go.Figure()
     for scope, rows in strategies.groupby("scope"):
-        figure.add_trace(go.Scatter(x=rows["as_of"], y=rows["equity"],
+        growth = (1.0 + rows["daily_return"].astype(float)).cumprod() - 1.0
+        figure.add_trace(go.Scatter(x=rows["as_of"], y=growth * 100,
                                     name=str(scope).removeprefix("strategy:")))
-    figure.update_layout(title="Strategy equity (notional, before costs)", height=360,
-                         margin={"t": 40, "b": 20}, yaxis_title="USD")
+    figure.update_layout(title="Strategy cumulative return (notional, before costs)",
+                         height=360, margin={"t": 40, "b": 20}, yaxis_title="%")
     return figure
 
 
@@ -60,8 +61,12 @@ def _exposure_figure(positions: pd.DataFrame) -> go.Figure:
 def _table(frame: pd.DataFrame, empty: str) -> str:
     if frame.empty:
         return f"<p class='empty'>{html.escape(empty)}</p>"
-    return frame.to_html(index=False, float_format=lambda x: f"{x:,.2f}", border=0,
-                         classes="table")
+    return frame.to_html(index=False, float_format=_number, border=0, classes="table")
+
+
+def _number(value: float) -> str:
+    # FX rates need more decimals than share prices and amounts
+    return f"{value:,.4f}" if abs(value) < 10 and value != int(value) else f"{value:,.2f}"
 
 
 def _metrics_table(metrics: dict[str, float]) -> str:
