@@ -1,0 +1,277 @@
+"""Read-only queries behind the Streamlit dashboard (``streamlit_app/app.py``).
+
+Every function takes an open connection and returns a DataFrame (or a small value); none
+writes. SQL is parameterised; dates come back as ``datetime64`` columns and numbers as
+floats, so the dashboard only formats and plots. The pure helpers at the end
+(:func:`summarise_performance`, :func:`exposure_by_asset_class`, :func:`last_run`) work
+on frames these queries return.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import pandas as pd
+import psycopg
+from psycopg import sql
+
+from macroquant.db.bulk import read_frame
+from macroquant.reports import metrics
+
+STRATEGY_SCOPE_PREFIX = "strategy:"
+# Tables whose rows mean "the pipeline has produced something to show".
+_OUTPUT_TABLES = ("performance", "positions", "signals", "orders", "pipeline_runs", "quarantine")
+
+
+def _typed(frame: pd.DataFrame, dates: Iterable[str] = (), numbers: Iterable[str] = ()) -> pd.DataFrame:
+    """Cast date columns to ``datetime64`` and number columns to float (NULL -> NaN)."""
+    for column in dates:
+        frame[column] = pd.to_datetime(frame[column])
+    for column in numbers:
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
+    return frame
+
+
+def schema_present(conn: psycopg.Connection) -> bool:
+    """Whether MacroQuant's tables exist (the database was migrated). Reads the catalog."""
+    row = conn.execute(
+        "SELECT to_regclass(%s) IS NOT NULL AND to_regclass(%s) IS NOT NULL",
+        ("performance", "pipeline_runs"),
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def has_pipeline_output(conn: psycopg.Connection) -> bool:
+    """Whether any pipeline output exists. Tables: performance, positions, signals, orders,
+    pipeline_runs, quarantine (one ``EXISTS`` probe each; the names are constants)."""
+    probes = sql.SQL(" OR ").join(
+        sql.SQL("EXISTS (SELECT 1 FROM {})").format(sql.Identifier(table))
+        for table in _OUTPUT_TABLES
+    )
+    row = conn.execute(sql.SQL("SELECT {}").format(probes)).fetchone()
+    return bool(row and row[0])
+
+
+def portfolio_performance(conn: psycopg.Connection) -> pd.DataFrame:
+    """The paper account's daily series, oldest first. Table: performance (scope 'portfolio')."""
+    frame = read_frame(
+        conn,
+        """SELECT as_of, equity, cash, daily_pnl, daily_return, drawdown,
+                  gross_exposure, net_exposure, commission
+           FROM performance WHERE scope = %s ORDER BY as_of""",
+        ("portfolio",),
+    )
+    return _typed(frame, ["as_of"], ["equity", "cash", "daily_pnl", "daily_return", "drawdown",
+                                     "gross_exposure", "net_exposure", "commission"])
+
+
+def latest_positions(conn: psycopg.Connection) -> pd.DataFrame:
+    """Positions on the latest snapshot date, largest |market value| first.
+
+    Tables: positions, instruments, performance. The snapshot date is the later of the last
+    positions date and the last portfolio performance date, so a portfolio that went flat
+    shows no positions rather than stale ones.
+    """
+    frame = read_frame(
+        conn,
+        """WITH latest AS (
+               SELECT GREATEST((SELECT max(as_of) FROM positions),
+                               (SELECT max(as_of) FROM performance WHERE scope = %s)) AS as_of)
+           SELECT p.as_of, i.symbol, i.name, i.asset_class, i.currency, p.quantity,
+                  p.average_cost, p.last_price, p.market_value, p.unrealized_pnl
+           FROM positions p
+           JOIN latest l ON p.as_of = l.as_of
+           JOIN instruments i USING (instrument_id)
+           ORDER BY abs(p.market_value) DESC, i.symbol""",
+        ("portfolio",),
+    )
+    return _typed(frame, ["as_of"], ["quantity", "average_cost", "last_price", "market_value",
+                                     "unrealized_pnl"])
+
+
+def latest_signals(conn: psycopg.Connection) -> pd.DataFrame:
+    """For each strategy and instrument, its most recent signal. Tables: signals,
+    strategies, instruments."""
+    frame = read_frame(
+        conn,
+        """SELECT DISTINCT ON (s.strategy_id, s.instrument_id)
+                  st.name AS strategy, i.symbol, i.asset_class, s.as_of,
+                  s.direction, s.strength, s.confidence
+           FROM signals s
+           JOIN strategies st USING (strategy_id)
+           JOIN instruments i USING (instrument_id)
+           ORDER BY s.strategy_id, s.instrument_id, s.as_of DESC""",
+    )
+    frame = _typed(frame, ["as_of"], ["strength", "confidence"])
+    frame["direction"] = pd.to_numeric(frame["direction"]).astype(int)
+    return frame.sort_values(["strategy", "symbol"], ignore_index=True)
+
+
+def recent_orders(conn: psycopg.Connection, limit: int = 500) -> pd.DataFrame:
+    """The latest ``limit`` orders, newest first, each with its fills summed.
+
+    Tables: orders, instruments, trades (``fills``, ``filled_by_trades``, ``fill_vwap``,
+    ``commission``, ``slippage_cost`` and ``last_fill_date`` aggregate the order's trades;
+    an order without trades has 0 fills and NaN prices).
+    """
+    frame = read_frame(
+        conn,
+        """SELECT o.as_of, o.client_order_id, i.symbol, o.side, o.quantity, o.order_type,
+                  o.status, o.status_date, o.filled_quantity, o.average_fill_price,
+                  count(t.trade_id) AS fills,
+                  coalesce(sum(t.quantity), 0) AS filled_by_trades,
+                  sum(t.quantity * t.price) / nullif(sum(t.quantity), 0) AS fill_vwap,
+                  coalesce(sum(t.commission), 0) AS commission,
+                  coalesce(sum(t.slippage_cost), 0) AS slippage_cost,
+                  max(t.trade_date) AS last_fill_date, o.broker, o.reason
+           FROM orders o
+           JOIN instruments i USING (instrument_id)
+           LEFT JOIN trades t USING (client_order_id)
+           GROUP BY o.client_order_id, i.symbol
+           ORDER BY o.as_of DESC, o.client_order_id
+           LIMIT %s""",
+        (limit,),
+    )
+    frame = _typed(frame, ["as_of", "status_date", "last_fill_date"],
+                   ["quantity", "filled_quantity", "average_fill_price", "filled_by_trades",
+                    "fill_vwap", "commission", "slippage_cost"])
+    frame["fills"] = pd.to_numeric(frame["fills"]).astype(int)
+    return frame
+
+
+def recent_trades(conn: psycopg.Connection, limit: int = 500) -> pd.DataFrame:
+    """The latest ``limit`` fills, newest first. Tables: trades, instruments."""
+    frame = read_frame(
+        conn,
+        """SELECT t.trade_date, t.trade_id, t.client_order_id, i.symbol, t.side, t.quantity,
+                  t.price, t.reference_price, t.price_field, t.commission, t.slippage_cost
+           FROM trades t JOIN instruments i USING (instrument_id)
+           ORDER BY t.trade_date DESC, t.trade_id
+           LIMIT %s""",
+        (limit,),
+    )
+    return _typed(frame, ["trade_date"], ["quantity", "price", "reference_price", "commission",
+                                          "slippage_cost"])
+
+
+def strategy_performance(conn: psycopg.Connection) -> pd.DataFrame:
+    """Every strategy's daily series, by strategy then date; ``strategy`` is the scope
+    without its ``strategy:`` prefix. Table: performance (scope 'strategy:%')."""
+    frame = read_frame(
+        conn,
+        """SELECT substr(scope, %s) AS strategy, as_of, equity, daily_pnl, daily_return, drawdown,
+                  gross_exposure, net_exposure
+           FROM performance WHERE scope LIKE %s ORDER BY scope, as_of""",
+        (len(STRATEGY_SCOPE_PREFIX) + 1, STRATEGY_SCOPE_PREFIX + "%"),
+    )
+    return _typed(frame, ["as_of"], ["equity", "daily_pnl", "daily_return", "drawdown",
+                                     "gross_exposure", "net_exposure"])
+
+
+def strategy_summary(conn: psycopg.Connection) -> pd.DataFrame:
+    """One row per strategy: see :func:`summarise_performance`. Table: performance."""
+    series = strategy_performance(conn)
+    rows = [summarise_performance(group).assign(strategy=name)
+            for name, group in series.groupby("strategy", sort=True)]
+    columns = ["strategy", *_SUMMARY_COLUMNS]
+    if not rows:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(rows, ignore_index=True)[columns]
+
+
+def pipeline_runs(conn: psycopg.Connection, limit: int = 200) -> pd.DataFrame:
+    """The latest ``limit`` stage runs, most recently started first; ``duration_s`` is NaN
+    while a stage runs. Table: pipeline_runs."""
+    frame = read_frame(
+        conn,
+        """SELECT run_id, stage, window_start, window_end, status, started_at, finished_at,
+                  extract(epoch FROM finished_at - started_at)::double precision AS duration_s,
+                  rows_written::text AS rows_written, message
+           FROM pipeline_runs
+           ORDER BY started_at DESC, run_id, stage
+           LIMIT %s""",
+        (limit,),
+    )
+    return _typed(frame, ["window_start", "window_end"], ["duration_s"])
+
+
+def quarantine_summary(conn: psycopg.Connection) -> pd.DataFrame:
+    """Quarantined rows per pipeline date, dataset and check, latest date first.
+    Table: quarantine."""
+    frame = read_frame(
+        conn,
+        """SELECT as_of, dataset, check_name, count(*) AS rows_quarantined,
+                  count(DISTINCT symbol) AS symbols
+           FROM quarantine
+           GROUP BY as_of, dataset, check_name
+           ORDER BY as_of DESC, dataset, check_name""",
+    )
+    frame = _typed(frame, ["as_of"])
+    for column in ("rows_quarantined", "symbols"):
+        frame[column] = pd.to_numeric(frame[column]).astype(int)
+    return frame
+
+
+def quarantine_rows(conn: psycopg.Connection, limit: int = 200) -> pd.DataFrame:
+    """The latest ``limit`` quarantined rows with their reasons. Table: quarantine."""
+    frame = read_frame(
+        conn,
+        """SELECT as_of, source_id, symbol, trade_date, check_name, reason
+           FROM quarantine
+           ORDER BY as_of DESC, source_id, row_number, check_name
+           LIMIT %s""",
+        (limit,),
+    )
+    return _typed(frame, ["as_of", "trade_date"])
+
+
+# ---------------------------------------------------------------- pure helpers
+_SUMMARY_COLUMNS = ["start", "end", "days", "final_equity", "total_return", "sharpe",
+                    "max_drawdown"]
+
+
+def summarise_performance(series: pd.DataFrame) -> pd.DataFrame:
+    """One-row summary of a performance series (columns as_of, equity, daily_return,
+    drawdown): first and last date, days, final equity, total return (compounded daily
+    returns, prod(1 + r) - 1), annualised Sharpe (mean / std(ddof=1) * sqrt(252) of daily
+    returns, no risk-free rate; NaN with < 2 days or zero std), both from
+    :mod:`macroquant.reports.metrics`, and max drawdown (the most negative stored drawdown,
+    <= 0, so it matches the drawdown chart)."""
+    ordered = series.sort_values("as_of")
+    if ordered.empty:
+        return pd.DataFrame(columns=_SUMMARY_COLUMNS)
+    returns = ordered["daily_return"].astype(float)
+    return pd.DataFrame([{
+        "start": ordered["as_of"].iloc[0],
+        "end": ordered["as_of"].iloc[-1],
+        "days": len(ordered),
+        "final_equity": float(ordered["equity"].iloc[-1]),
+        "total_return": metrics.total_return(returns),
+        "sharpe": metrics.sharpe_ratio(returns),
+        "max_drawdown": float(ordered["drawdown"].min()),
+    }])
+
+
+def exposure_by_asset_class(positions: pd.DataFrame) -> pd.DataFrame:
+    """Net (signed) and gross (absolute) market value per asset class, largest gross first."""
+    if positions.empty:
+        return pd.DataFrame(columns=["asset_class", "net", "gross", "positions"])
+    values = positions.assign(gross=positions["market_value"].abs())
+    grouped = values.groupby("asset_class", as_index=False).agg(
+        net=("market_value", "sum"), gross=("gross", "sum"), positions=("symbol", "count"))
+    return grouped.sort_values(["gross", "asset_class"], ascending=[False, True],
+                               ignore_index=True)
+
+
+def last_run(runs: pd.DataFrame) -> dict[str, object] | None:
+    """The most recently started run in a :func:`pipeline_runs` frame: its id, window,
+    overall status ('failed' if any stage failed, else 'running' if any runs, else
+    'success') and stage count; None without runs."""
+    if runs.empty:
+        return None
+    latest = runs.sort_values("started_at", ascending=False).iloc[0]["run_id"]
+    stages = runs[runs["run_id"] == latest]
+    statuses = set(stages["status"])
+    status = next((s for s in ("failed", "running") if s in statuses), "success")
+    return {"run_id": latest, "status": status, "stages": len(stages),
+            "window_start": stages["window_start"].min(), "window_end": stages["window_end"].max()}

@@ -1,0 +1,298 @@
+"""MacroQuant dashboard: portfolio, positions, signals, orders, strategies and operations.
+
+Reads MacroQuant's PostgreSQL (``MACROQUANT_DATABASE_URL``, else the embedded server) over a
+read-only session and never writes. Start it with ``make dashboard``. The queries live in
+:mod:`macroquant.reports.dashboard_data`; this file only lays out, formats and plots.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+import psycopg
+import streamlit as st
+from plotly.subplots import make_subplots
+from streamlit.delta_generator import DeltaGenerator
+
+from macroquant.config.settings import Settings, load_settings
+from macroquant.db.connection import connect, database_url, mask_password
+from macroquant.errors import DatabaseUnavailableError
+from macroquant.reports import dashboard_data as dd
+
+EMPTY_MESSAGE = (
+    "The database holds no pipeline results yet. Run `make demo` to load the bundled "
+    "history and trade it through the daily pipeline, then reload this page."
+)
+UNMIGRATED_MESSAGE = (
+    "This database has no MacroQuant tables. Run `make demo` (or `macroquant db migrate` "
+    "followed by a pipeline run), then reload this page."
+)
+MONEY, PCT, NUM = (st.column_config.NumberColumn(format=f) for f in ("dollar", "percent", "localized"))
+STATUS_COLOR = {"success": "green", "failed": "red", "running": "orange"}
+
+
+# ---------------------------------------------------------------- formatting
+def money(value: float, signed: bool = False) -> str:
+    """``$1,234,568`` (whole dollars); with ``signed``, ``+$1,234`` / ``-$1,234``."""
+    if value is None or not math.isfinite(value):
+        return "—"
+    sign = "-" if value < 0 else ("+" if signed else "")
+    return f"{sign}${abs(value):,.0f}"
+
+
+def pct(value: float, signed: bool = True) -> str:
+    """``+1.23%`` from 0.0123."""
+    if value is None or not math.isfinite(value):
+        return "—"
+    return f"{value:+.2%}" if signed else f"{value:.2%}"
+
+
+def table(frame: pd.DataFrame, config: dict[str, Any] | None = None,
+          container: DeltaGenerator | None = None, order: list[str] | None = None) -> None:
+    """A read-only table with readable headers ("market_value" -> "Market value"), dates
+    without times, and the given per-column formats."""
+    columns: dict[str, dict[str, Any]] = {}
+    for name in frame.columns:
+        column = dict((config or {}).get(name) or {})
+        if not column and pd.api.types.is_datetime64_any_dtype(frame[name]):
+            timed = getattr(frame[name].dt, "tz", None) is not None
+            column = (st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss") if timed
+                      else st.column_config.DateColumn())
+        column["label"] = column.get("label") or name.replace("_", " ").capitalize()
+        columns[name] = column
+    target = st if container is None else container
+    target.dataframe(frame, hide_index=True, column_config=columns, column_order=order)
+
+
+# ---------------------------------------------------------------- connection
+def _alive(conn: psycopg.Connection) -> bool:
+    """Validate a cached connection before reuse (the server may have restarted)."""
+    if conn.closed or conn.broken:
+        return False
+    try:
+        conn.execute("SELECT 1")
+    except psycopg.Error:
+        return False
+    return True
+
+
+@st.cache_resource(show_spinner="Starting the embedded PostgreSQL…")
+def _embedded_url(pgdata: str, _settings: Settings) -> str:
+    """The embedded server's URL, resolved once per data directory."""
+    return database_url(_settings)
+
+
+@st.cache_resource(show_spinner=False, validate=_alive, on_release=lambda conn: conn.close())
+def _connection(url: str) -> psycopg.Connection:
+    """One read-only, autocommit connection per database URL, shared by all sessions."""
+    conn = connect(url)
+    conn.autocommit = True
+    conn.execute("SET default_transaction_read_only = on")
+    conn.execute("SET statement_timeout = '30s'")
+    return conn
+
+
+# ---------------------------------------------------------------- sections
+def header(perf: pd.DataFrame, runs: pd.DataFrame) -> None:
+    """Headline metrics: equity, today's P&L, total return, max drawdown, last run."""
+    cols = st.columns(5)
+    if perf.empty:
+        for col, label in zip(cols[:4], ("Equity", "Today's P&L", "Total return",
+                                         "Max drawdown"), strict=True):
+            col.metric(label, "—")
+    else:
+        last = perf.iloc[-1]
+        summary = dd.summarise_performance(perf).iloc[0]
+        cols[0].metric("Equity", money(last["equity"]), help=f"as of {last['as_of']:%Y-%m-%d}")
+        cols[1].metric("Today's P&L", money(last["daily_pnl"], signed=True),
+                       delta=pct(last["daily_return"]), help=f"on {last['as_of']:%Y-%m-%d}")
+        cols[2].metric("Total return", pct(summary["total_return"]),
+                       help=f"compounded since {summary['start']:%Y-%m-%d}")
+        cols[3].metric("Max drawdown", pct(summary["max_drawdown"]),
+                       delta=f"now {pct(last['drawdown'])}", delta_color="gray",
+                       delta_arrow="off")
+    run = dd.last_run(runs)
+    if run is None:
+        cols[4].metric("Last run", "—")
+        return
+    cols[4].metric("Last run", str(run["status"]).capitalize(),
+                   delta=f"through {run['window_end']:%Y-%m-%d}",
+                   delta_color=STATUS_COLOR[str(run["status"])], delta_arrow="off",
+                   help=f"run {run['run_id']}, {run['stages']} stages")
+    failed = runs[(runs["run_id"] == run["run_id"]) & (runs["status"] == "failed")]
+    for _, row in failed.iterrows():
+        st.error(f"Last run failed at stage **{row['stage']}**: {row['message']}")
+
+
+def overview_tab(perf: pd.DataFrame) -> None:
+    """Equity curve over drawdown."""
+    if perf.empty:
+        st.info("No portfolio performance yet: the reports stage has not run.")
+        return
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.7, 0.3],
+                        vertical_spacing=0.05, subplot_titles=("Equity", "Drawdown"))
+    fig.add_trace(go.Scatter(x=perf["as_of"], y=perf["equity"], name="Equity",
+                             line={"color": "#1f77b4"}), row=1, col=1)
+    fig.add_trace(go.Scatter(x=perf["as_of"], y=perf["drawdown"], name="Drawdown",
+                             fill="tozeroy", line={"color": "#d62728"}), row=2, col=1)
+    fig.update_yaxes(tickformat="$,.0f", row=1, col=1)
+    fig.update_yaxes(tickformat=".1%", row=2, col=1)
+    fig.update_layout(height=560, showlegend=False, margin={"t": 40, "b": 20})
+    st.plotly_chart(fig)
+    st.caption(f"{len(perf)} trading days, {perf['as_of'].iloc[0]:%Y-%m-%d} to "
+               f"{perf['as_of'].iloc[-1]:%Y-%m-%d}.")
+
+
+def positions_tab(positions: pd.DataFrame) -> None:
+    """Latest positions and exposure by asset class."""
+    if positions.empty:
+        st.info("No open positions on the latest date.")
+        return
+    exposure = dd.exposure_by_asset_class(positions)
+    cols = st.columns(3)
+    cols[0].metric("Positions", len(positions))
+    cols[1].metric("Gross exposure", money(exposure["gross"].sum()))
+    cols[2].metric("Net exposure", money(exposure["net"].sum(), signed=True))
+    left, right = st.columns([3, 2])
+    left.caption(f"As of {positions['as_of'].iloc[0]:%Y-%m-%d}")
+    table(positions.drop(columns="as_of"), {
+        "quantity": NUM, "average_cost": NUM, "last_price": NUM,
+        "market_value": MONEY, "unrealized_pnl": MONEY}, container=left)
+    fig = go.Figure([
+        go.Bar(x=exposure["asset_class"], y=exposure["gross"], name="Gross"),
+        go.Bar(x=exposure["asset_class"], y=exposure["net"], name="Net"),
+    ])
+    fig.update_layout(title="Exposure by asset class", barmode="group", height=380,
+                      yaxis={"tickformat": "$,.0f"}, margin={"b": 20})
+    right.plotly_chart(fig)
+
+
+def signals_tab(signals: pd.DataFrame) -> None:
+    """Latest signal per strategy and instrument, as a table and a heatmap."""
+    if signals.empty:
+        st.info("No signals yet: the signals stage has not run.")
+        return
+    view = signals.assign(view=signals["direction"].map({1: "long", -1: "short", 0: "flat"}))
+    table(view, {"as_of": st.column_config.DateColumn("As of"),
+                 "strength": st.column_config.NumberColumn(format="%+.2f"), "confidence": PCT},
+          order=["strategy", "symbol", "asset_class", "as_of", "view", "strength",
+                 "confidence"])
+    grid = signals.pivot_table(index="strategy", columns="symbol", values="strength")
+    fig = go.Figure(go.Heatmap(z=grid.to_numpy(), x=list(grid.columns), y=list(grid.index),
+                               zmin=-1, zmax=1, colorscale="RdBu", texttemplate="%{z:.2f}"))
+    fig.update_layout(title="Signal strength (−1 short … +1 long)",
+                      height=120 + 40 * len(grid), margin={"b": 20})
+    st.plotly_chart(fig)
+
+
+def orders_tab(orders: pd.DataFrame, trades: pd.DataFrame) -> None:
+    """Recent orders with their fills, then the fills themselves."""
+    if orders.empty:
+        st.info("No orders yet: the orders stage has not run.")
+        return
+    counts = orders["status"].value_counts()
+    st.caption(" · ".join(f"{n} {status}" for status, n in counts.items()))
+    table(orders, {
+        "as_of": st.column_config.DateColumn("Signal date"),
+        "client_order_id": st.column_config.TextColumn("Order id"),
+        "last_fill_date": st.column_config.DateColumn("Last fill"),
+        "quantity": NUM, "filled_quantity": NUM, "filled_by_trades": NUM,
+        "average_fill_price": NUM, "fill_vwap": st.column_config.NumberColumn(
+            "Fill VWAP", format="localized"), "commission": MONEY, "slippage_cost": MONEY})
+    st.subheader("Fills")
+    table(trades, {"client_order_id": st.column_config.TextColumn("Order id"), "quantity": NUM,
+                   "price": NUM, "reference_price": NUM, "commission": MONEY,
+                   "slippage_cost": MONEY})
+
+
+def strategies_tab(summary: pd.DataFrame, series: pd.DataFrame) -> None:
+    """Per-strategy summary table and equity curves."""
+    if summary.empty:
+        st.info("No per-strategy performance yet: the reports stage has not run.")
+        return
+    table(summary, {"final_equity": MONEY, "total_return": PCT, "max_drawdown": PCT,
+                    "sharpe": st.column_config.NumberColumn("Sharpe (ann.)", format="%.2f")})
+    fig = go.Figure([go.Scatter(x=group["as_of"], y=group["equity"], name=name)
+                     for name, group in series.groupby("strategy", sort=True)])
+    fig.update_layout(title="Equity by strategy (notional, before netting and costs)",
+                      height=450, yaxis={"tickformat": "$,.0f"})
+    st.plotly_chart(fig)
+
+
+def operations_tab(runs: pd.DataFrame, quarantine: pd.DataFrame, rows: pd.DataFrame) -> None:
+    """Pipeline runs and data health."""
+    st.subheader("Pipeline runs")
+    if runs.empty:
+        st.info("No pipeline runs recorded.")
+    else:
+        table(runs, {"duration_s": st.column_config.NumberColumn("Seconds", format="%.1f")})
+    st.subheader("Data health")
+    if quarantine.empty:
+        st.success("No rows quarantined.")
+        return
+    st.warning(f"{int(quarantine['rows_quarantined'].sum())} rows quarantined on "
+               f"{quarantine['as_of'].nunique()} dates.")
+    table(quarantine)
+    with st.expander("Quarantined rows and reasons"):
+        table(rows)
+
+
+def render(conn: psycopg.Connection) -> None:
+    """The whole page for a reachable database."""
+    if not dd.schema_present(conn):
+        st.warning(UNMIGRATED_MESSAGE)
+        return
+    if not dd.has_pipeline_output(conn):
+        st.info(EMPTY_MESSAGE)
+        return
+    perf, runs = dd.portfolio_performance(conn), dd.pipeline_runs(conn)
+    header(perf, runs)
+    tabs = st.tabs(["Equity", "Positions", "Signals", "Orders & fills", "Strategies",
+                    "Operations"])
+    with tabs[0]:
+        overview_tab(perf)
+    with tabs[1]:
+        positions_tab(dd.latest_positions(conn))
+    with tabs[2]:
+        signals_tab(dd.latest_signals(conn))
+    with tabs[3]:
+        orders_tab(dd.recent_orders(conn), dd.recent_trades(conn))
+    with tabs[4]:
+        strategies_tab(dd.strategy_summary(conn), dd.strategy_performance(conn))
+    with tabs[5]:
+        operations_tab(runs, dd.quarantine_summary(conn), dd.quarantine_rows(conn))
+
+
+def main() -> None:
+    """Resolve the database, connect read-only and draw the page; errors stay on the page,
+    shown at its top (a query can fail after part of the page was drawn)."""
+    st.set_page_config(page_title="MacroQuant", page_icon="📈", layout="wide")
+    st.title("MacroQuant")
+    notice = st.empty()
+    settings = load_settings()
+    url = settings.database_url or ""
+    try:
+        url = url or _embedded_url(str(settings.pgdata_dir), settings)
+        notice.caption(f"Database {mask_password(url)} · read-only")
+        render(_connection(url))
+    except DatabaseUnavailableError as exc:
+        notice.error(f"Database unavailable: {exc}")
+    except psycopg.OperationalError as exc:
+        _connection.clear(url)
+        notice.error(f"Lost the connection to {mask_password(url)}: {_first_line(exc)}. "
+                     "Reload the page to reconnect.")
+    except psycopg.Error as exc:  # e.g. a schema older than this dashboard
+        notice.error(f"A dashboard query failed ({type(exc).__name__}: {_first_line(exc)}). "
+                     "If MacroQuant was upgraded, run `macroquant db migrate`, then reload.")
+
+
+def _first_line(exc: Exception) -> str:
+    """The first line of an error message, passwords masked."""
+    text = str(exc).strip()
+    return mask_password(text.splitlines()[0] if text else type(exc).__name__)
+
+
+main()
