@@ -9,6 +9,7 @@ import time
 import warnings
 from collections.abc import Sequence
 from datetime import date
+from pathlib import Path
 
 from macroquant.config.settings import Settings, load_settings
 from macroquant.errors import MacroQuantError
@@ -103,6 +104,14 @@ def cmd_summary(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_metrics(args: argparse.Namespace, settings: Settings) -> int:
+    from macroquant.reports.metrics_cli import metrics_command
+
+    code, text = metrics_command(args.returns, args.json, args.benchmark, args.risk_free)
+    print(text, file=sys.stdout if code == 0 else sys.stderr)
+    return code
+
+
 def cmd_calendar(args: argparse.Namespace, settings: Settings) -> int:
     from macroquant.calendars import previous_session
 
@@ -148,6 +157,13 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument("--start", type=_date, required=True)
     summary.add_argument("--end", type=_date, required=True)
     summary.set_defaults(handler=cmd_summary)
+
+    metrics = sub.add_parser("metrics", help="performance metrics of a returns CSV (date,return)")
+    metrics.add_argument("--returns", type=Path, required=True, help="CSV with columns date,return")
+    metrics.add_argument("--benchmark", type=Path, help="benchmark CSV (date,return) for beta/alpha")
+    metrics.add_argument("--risk-free", type=float, default=0.0, help="annual risk-free rate")
+    metrics.add_argument("--json", action="store_true", help="print JSON")
+    metrics.set_defaults(handler=cmd_metrics)
 
     calendar = sub.add_parser("calendar", help="trading calendar helpers")
     calendar_sub = calendar.add_subparsers(dest="calendar_command", required=True)
