@@ -49,6 +49,8 @@ def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    if args.source == "econ-csv":
+        return _ingest_econ_csv(args, settings)
     from macroquant.pipeline.ingest import HISTORY_START, load_sample_history
 
     console = _console()
@@ -63,6 +65,32 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
                   f"{result['ingest']['economic_indicators']} economic rows new or changed "
                   f"[{time.perf_counter() - started:.1f}s]")
     return 0
+
+
+def _ingest_econ_csv(args: argparse.Namespace, settings: Settings) -> int:
+    from macroquant.db.connection import database_url, transaction
+    from macroquant.economics import load_econ_csv
+
+    if args.file is None:
+        print("error: ingest econ-csv needs a FILE (columns series_id,date,value,realtime_start)",
+              file=sys.stderr)
+        return 2
+    with transaction(database_url(settings)) as conn:
+        r = load_econ_csv(conn, args.file)
+    print(f"{r['file']}: {r['rows_read']} rows, {r['inserted']} new vintages, "
+          f"{r['unchanged']} already stored, series created: "
+          f"{', '.join(r['series_created']) or 'none'}")
+    return 0
+
+
+def cmd_econ(args: argparse.Namespace, settings: Settings) -> int:
+    from macroquant.db.connection import connect, database_url
+    from macroquant.economics import econ_show
+
+    with connect(database_url(settings)) as conn:
+        code, text = econ_show(conn, args.series, args.as_of, args.as_json)
+    print(text, file=sys.stdout if code == 0 else sys.stderr)
+    return code
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
@@ -135,8 +163,11 @@ def build_parser() -> argparse.ArgumentParser:
     db.set_defaults(handler=cmd_db)
 
     ingest = sub.add_parser("ingest", help="load data")
-    ingest.add_argument("source", choices=["sample"], help="the bundled real history")
-    ingest.add_argument("--end", type=_date, help="last date to load (default: today)")
+    ingest.add_argument("source", choices=["sample", "econ-csv"],
+                        help="sample: the bundled real history; econ-csv: economic vintages "
+                             "from FILE (series_id,date,value,realtime_start)")
+    ingest.add_argument("file", nargs="?", type=Path, help="the CSV file (econ-csv)")
+    ingest.add_argument("--end", type=_date, help="sample: last date to load (default: today)")
     ingest.set_defaults(handler=cmd_ingest)
 
     run = sub.add_parser("run", help="run the daily pipeline")
@@ -157,6 +188,14 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument("--start", type=_date, required=True)
     summary.add_argument("--end", type=_date, required=True)
     summary.set_defaults(handler=cmd_summary)
+
+    econ = sub.add_parser("econ", help="point-in-time economic data")
+    econ_sub = econ.add_subparsers(dest="econ_command", required=True)
+    show = econ_sub.add_parser("show", help="a series as it was known on a date")
+    show.add_argument("series")
+    show.add_argument("--as-of", type=_date, required=True)
+    show.add_argument("--json", action="store_true", dest="as_json")
+    econ.set_defaults(handler=cmd_econ)
 
     metrics = sub.add_parser("metrics", help="performance metrics of a returns CSV (date,return)")
     metrics.add_argument("--returns", type=Path, required=True, help="CSV with columns date,return")

@@ -38,3 +38,21 @@ def test_bad_date_is_a_usage_error():
     result = subprocess.run([sys.executable, "-m", "macroquant.cli", "run", "daily", "--as-of",
                              "yesterday"], capture_output=True, text=True)
     assert result.returncode == 2 and "is not a date" in result.stderr
+
+
+def test_econ_csv_round_trip_through_the_cli(db_url, tmp_path, monkeypatch, capsys):
+    import json
+
+    monkeypatch.setenv("MACROQUANT_DATABASE_URL", db_url)
+    path = tmp_path / "cpi.csv"
+    path.write_text("series_id,date,value,realtime_start\n"
+                    "MYCPI,2012-01-01,100.0,2012-02-15\nMYCPI,2012-01-01,100.5,2012-03-15\n")
+    assert main(["ingest", "econ-csv", str(path)]) == 0
+    assert "2 new vintages" in capsys.readouterr().out
+    assert main(["econ", "show", "MYCPI", "--as-of", "2012-02-14", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+    assert main(["econ", "show", "MYCPI", "--as-of", "2012-03-01", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == [{"date": "2012-01-01", "value": 100.0}]
+    assert main(["econ", "show", "MYCPI", "--as-of", "2012-03-15", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == [{"date": "2012-01-01", "value": 100.5}]
+    assert main(["ingest", "econ-csv"]) == 2
