@@ -150,7 +150,7 @@ def cmd_calendar(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_airflow_run(args: argparse.Namespace, settings: Settings) -> int:
     from macroquant.airflow_runner import run_dag_window
 
-    return run_dag_window(args.dag_id, args.start, args.end)
+    return run_dag_window(args.dag_id, args.start, args.end, verbose=args.verbose)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -16,12 +16,10 @@ from macroquant.config.settings import Settings, load_settings
 from macroquant.db.connection import transaction
 from macroquant.pipeline.context import StageContext
 from macroquant.pipeline.logs import write_system_log
+from macroquant.pipeline.stages import STAGES
 
 log = logging.getLogger(__name__)
 
-STAGES: tuple[str, ...] = (
-    "ingest", "validate", "features", "signals", "portfolio", "risk", "orders", "reports",
-)
 
 StageFunction = Callable[[StageContext], dict[str, int]]
 
