@@ -5,6 +5,8 @@ from __future__ import annotations
 import psycopg
 from psycopg.types.json import Jsonb
 
+from macroquant.security.masking import mask_object, mask_text
+
 
 def write_system_log(
     conn: psycopg.Connection,
@@ -18,5 +20,5 @@ def write_system_log(
     conn.execute(
         """INSERT INTO system_logs (level, logger, message, run_id, context)
            VALUES (%s, %s, %s, %s, %s)""",
-        (level, logger, message, run_id, Jsonb(context or {})),
+        (level, logger, mask_text(message), run_id, Jsonb(mask_object(context or {}))),
     )

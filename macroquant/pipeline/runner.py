@@ -17,6 +17,7 @@ from macroquant.db.connection import transaction
 from macroquant.pipeline.context import StageContext
 from macroquant.pipeline.logs import write_system_log
 from macroquant.pipeline.stages import STAGES
+from macroquant.security.masking import mask_text
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ def run_stage(
             conn.execute(
                 """UPDATE pipeline_runs SET status = 'failed', finished_at = %s, message = %s
                    WHERE run_id = %s AND stage = %s""",
-                (_audit_time(), message[:2000], run_id, stage),
+                (_audit_time(), mask_text(message)[:2000], run_id, stage),
             )
             write_system_log(conn, "ERROR", f"macroquant.pipeline.{stage}", message, run_id,
                              {"window_start": start.isoformat(), "window_end": end.isoformat()})

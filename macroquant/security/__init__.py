@@ -1,0 +1,1 @@
+"""Security helpers: encrypted secrets at rest and masking of secrets in logs."""
