@@ -8,7 +8,7 @@ from __future__ import annotations
 from importlib import import_module
 from types import ModuleType
 
-ADAPTERS = ("sample",)
+ADAPTERS = ("sample", "csv_files")
 
 
 def load_adapter(name: str) -> ModuleType:

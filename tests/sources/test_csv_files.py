@@ -1,0 +1,196 @@
+"""CSV file source: ``ingest_csv`` through staging and the validate stage, on a real
+PostgreSQL; malformed files; idempotent reloads; a loaded instrument through features."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import psycopg
+import pytest
+
+from macroquant.calendars import sessions
+from macroquant.db.bulk import read_frame
+from macroquant.pipeline.runner import run_stage
+from macroquant.sources.csv_files import CsvFormatError, ingest_csv, ingest_csv_command
+
+HEADER = "symbol,date,open,high,low,close,volume,adj_close\n"
+# line: content (line 1 is the header)
+MIXED = HEADER + (
+    "AAA,2024-01-02,10,11,9.5,10.5,1000,10.4\n"       # 2 good
+    "AAA,2024-01-03,10.5,11.5,10,11,1200,10.9\n"      # 3 good
+    "BBB,2024-01-02,50,52,49,51,300,\n"               # 4 good (no adj_close)
+    "AAA,2024-01-06,11,11.2,10.8,11.1,500,11.0\n"     # 5 good: a Saturday, as_of Monday
+    "BBB,2024-01-03,51,52,50,,400,\n"                 # 6 NaN close
+    "BBB,2024-01-04,51,52,50,51.5,400,0\n"            # 7 non-positive adj_close
+    "BBB,2024-01-05,51,49,50,51.5,400,\n"             # 8 high below low
+    "CCC,2024-01-02,5,6,4,5.5,10,\n"                  # 9 duplicate of line 10
+    "CCC,2024-01-02,5,6,4,5.6,10,\n"                  # 10 duplicate of line 9
+)
+
+
+def _write(tmp_path: Path, text: str, name: str = "bars.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def _snapshot(url: str) -> dict[str, pd.DataFrame]:
+    with psycopg.connect(url) as conn:
+        return {
+            "market_data": read_frame(conn, """SELECT i.symbol, m.trade_date, m.open, m.high,
+                    m.low, m.close, m.adj_close, m.volume, m.source_id, m.loaded_at
+                    FROM market_data m JOIN instruments i USING (instrument_id)
+                    ORDER BY 1, 2"""),
+            "quarantine": read_frame(conn, """SELECT source_id, as_of, row_number, check_name,
+                    symbol, trade_date, reason FROM quarantine ORDER BY 1, 2, 3, 4"""),
+            "instruments": read_frame(conn, "SELECT * FROM instruments ORDER BY symbol"),
+            "staging": read_frame(conn, """SELECT * FROM market_data_staging
+                                           ORDER BY source_id, as_of, row_number"""),
+        }
+
+
+def test_good_rows_are_published_and_bad_rows_quarantined_with_reasons(settings, tmp_path):
+    result = ingest_csv(settings, _write(tmp_path, MIXED))
+    assert (result["rows_in"], result["published"], result["quarantined"]) == (9, 4, 5)
+    assert result["quarantined_by_check"] == {"duplicate": 2, "missing_values": 1,
+                                              "non_positive_price": 1, "ohlc_consistency": 1}
+    assert result["instruments_created"] == 3
+    assert (result["start"], result["end"]) == (date(2024, 1, 2), date(2024, 1, 8))
+    assert result["validate_failed"] is True
+
+    tables = _snapshot(settings.database_url)
+    quarantine = tables["quarantine"].sort_values("row_number")
+    assert list(zip(quarantine["row_number"], quarantine["check_name"], strict=True)) == [
+        (6, "missing_values"), (7, "non_positive_price"), (8, "ohlc_consistency"),
+        (9, "duplicate"), (10, "duplicate")]
+    reasons = dict(zip(quarantine["row_number"], quarantine["reason"], strict=True))
+    assert reasons[6] == "close is missing"
+    assert reasons[7] == "non-positive price"
+    assert reasons[8] == "high 49.0 / low 50.0 inconsistent with open 51.0 close 51.5"
+    assert reasons[9] == "more than one row for this symbol and date"
+
+    market = tables["market_data"]
+    assert list(zip(market["symbol"], market["trade_date"].astype(str), strict=True)) == [
+        ("AAA", "2024-01-02"), ("AAA", "2024-01-03"), ("AAA", "2024-01-06"),
+        ("BBB", "2024-01-02")]
+    assert market["close"].tolist() == [10.5, 11.0, 11.1, 51.0]
+    assert market["adj_close"].iloc[0] == 10.4 and np.isnan(market["adj_close"].iloc[3])
+    assert set(market["source_id"]) == {"csv"}
+
+    instruments = tables["instruments"]
+    assert instruments["symbol"].tolist() == ["AAA", "BBB", "CCC"]
+    assert set(instruments["vendor_symbol"]) == {"AAA", "BBB", "CCC"}
+    assert set(instruments["asset_class"]) == {"single_stock"}
+    assert set(instruments["currency"]) == {"USD"} and set(instruments["lot_size"]) == {1.0}
+    with psycopg.connect(settings.database_url) as conn:
+        source = conn.execute("SELECT kind, adapter, enabled FROM data_sources "
+                              "WHERE source_id = 'csv'").fetchone()
+        staged_as_of = conn.execute("SELECT as_of FROM market_data_staging "
+                                    "WHERE row_number = 5").fetchone()[0]
+    assert source == ("market_data", "csv_files", False)
+    assert staged_as_of == date(2024, 1, 8)
+
+
+def test_reloading_the_same_file_changes_nothing(settings, tmp_path):
+    path = _write(tmp_path, MIXED)
+    first = ingest_csv(settings, path)
+    before = _snapshot(settings.database_url)
+    second = ingest_csv(settings, path)
+    after = _snapshot(settings.database_url)
+    for key in ("rows_in", "published", "quarantined", "quarantined_by_check"):
+        assert first[key] == second[key]
+    assert second["instruments_created"] == 0
+    for name, frame in before.items():
+        pd.testing.assert_frame_equal(frame, after[name], obj=name)  # loaded_at included
+    assert len(after["market_data"]) == 4 and len(after["staging"]) == 9
+
+
+def test_all_good_file_exits_zero_and_bad_rows_exit_one(settings, tmp_path):
+    good = HEADER.replace(",adj_close", "").replace("volume\n", "volume\n") + (
+        "XYZ,2024-02-01,1,2,0.5,1.5,10\nXYZ,2024-02-02,1.5,2,1,1.8,12\n")
+    code, message = ingest_csv_command(settings, _write(tmp_path, good, "good.csv"),
+                                       "crypto", "eur")
+    assert code == 0, message
+    assert "2 rows in, 2 published, 0 quarantined; 1 instruments created" in message
+    with psycopg.connect(settings.database_url) as conn:
+        row = conn.execute("SELECT asset_class, currency FROM instruments "
+                           "WHERE symbol = 'XYZ'").fetchone()
+    assert row == ("crypto", "EUR")
+    code, message = ingest_csv_command(settings, _write(tmp_path, MIXED), "single_stock", "USD")
+    assert code == 1
+    assert "9 rows in, 4 published, 5 quarantined" in message
+    assert "duplicate: 2" in message
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("symbol,date,open,high,low,close\nA,2024-01-02,1,1,1,1\n",
+     r"line 1 \(header\): missing column\(s\) volume"),
+    (HEADER.replace("\n", ",note\n") + "A,2024-01-02,1,1,1,1,1,1,x\n",
+     r"line 1 \(header\): unknown column\(s\) note"),
+    (HEADER + "A,2024-01-02,1,1,1,1,1,1\nA,2024-13-02,1,1,1,1,1,1\n",
+     r"line 3, column 'date': '2024-13-02' is not a date"),
+    (HEADER + "A,2024-01-02,1,1,1,1,1,1\nA,2024-01-03,1,1,1,1,1,1\nA,2024-01-04,1,x1,1,1,1,1\n",
+     r"line 4, column 'high': 'x1' is not a number"),
+    (HEADER + "A,2024-01-02,1,1,1,1,1,1\nA,2024-01-03,1,1,1,1,1,1,7\n",
+     r"line 3"),
+    (HEADER + "A,2024-01-02,1,1,1,1,1,1\n,2024-01-03,1,1,1,1,1,1\n",
+     r"line 3, column 'symbol': empty symbol"),
+    (HEADER, r"a header but no rows"),
+], ids=["missing-column", "extra-column", "bad-date", "bad-number", "field-count",
+        "empty-symbol", "no-rows"])
+def test_malformed_file_names_line_and_column_and_writes_nothing(settings, tmp_path, text,
+                                                                 expected):
+    path = _write(tmp_path, text)
+    with pytest.raises(CsvFormatError, match=expected) as raised:
+        ingest_csv(settings, path)
+    assert str(path) in str(raised.value)
+    code, message = ingest_csv_command(settings, path, "single_stock", "USD")
+    assert code == 2 and "nothing was written" in message
+    with psycopg.connect(settings.database_url) as conn:
+        for table in ("data_sources", "instruments", "market_data_staging", "market_data",
+                      "quarantine", "pipeline_runs"):
+            assert conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0, table
+
+
+def test_bad_option_is_an_error_before_anything_is_written(settings, tmp_path):
+    with pytest.raises(CsvFormatError, match="currency"):
+        ingest_csv(settings, _write(tmp_path, MIXED), currency="DOLLARS")
+    with pytest.raises(CsvFormatError, match="asset_class|Input should be"):
+        ingest_csv(settings, _write(tmp_path, MIXED), asset_class="stocks")
+
+
+def test_loaded_instrument_runs_through_features_without_touching_sample_rows(
+        loaded_settings, tmp_path):
+    url = loaded_settings.database_url
+    days = sessions(date(2011, 9, 1), date(2012, 9, 28))
+    rng = np.random.default_rng(7)
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, len(days))))
+    frame = pd.DataFrame({"symbol": "CSVCO", "date": [d.isoformat() for d in days],
+                          "open": close, "high": close * 1.01, "low": close * 0.99,
+                          "close": close, "volume": 1000.0})
+    path = tmp_path / "csvco.csv"
+    frame.to_csv(path, index=False)
+    before = _snapshot(url)
+    result = ingest_csv(loaded_settings, path)
+    assert (result["rows_in"], result["published"], result["quarantined"]) == (
+        len(days), len(days), 0)
+    assert result["validate_failed"] is False and result["other_sources_quarantined"] == 0
+    after = _snapshot(url)
+    # the sample source's rows re-validated over the window are unchanged
+    sample_before = before["market_data"]
+    sample_after = after["market_data"][after["market_data"]["symbol"] != "CSVCO"]
+    pd.testing.assert_frame_equal(sample_before, sample_after.reset_index(drop=True))
+    pd.testing.assert_frame_equal(before["quarantine"], after["quarantine"])
+
+    last = days[-1]
+    run_stage("features", last, last, "csv-features", loaded_settings)
+    with psycopg.connect(url) as conn:
+        features = read_frame(conn, """SELECT f.feature, f.value FROM features f
+                                       JOIN instruments i USING (instrument_id)
+                                       WHERE i.symbol = 'CSVCO' AND f.as_of = %s""", (last,))
+    values = dict(zip(features["feature"], features["value"], strict=True))
+    assert values["price"] == pytest.approx(close[-1], rel=1e-12)
+    assert len(values) >= 3
