@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
+import psycopg
+
 from macroquant.config.settings import Settings, load_settings
 from macroquant.errors import MacroQuantError
 
@@ -32,6 +34,18 @@ def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
     from macroquant.db.connection import database_url, mask_password, stop_embedded_server
     from macroquant.db.migrate import migrate
 
+    if args.db_command in ("backup", "restore"):
+        from macroquant.db.backup import backup_command, restore_command
+
+        if args.db_command == "backup":
+            code, text = backup_command(settings, args.file)
+        elif args.file is None:
+            print("error: db restore needs FILE", file=sys.stderr)
+            return 2
+        else:
+            code, text = restore_command(settings, args.file, args.force)
+        print(text, file=sys.stderr if code else sys.stdout)
+        return code
     console = _console()
     if args.db_command == "stop":
         stopped = stop_embedded_server(settings.pgdata_dir)
@@ -51,6 +65,16 @@ def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     if args.source == "econ-csv":
         return _ingest_econ_csv(args, settings)
+    if args.source == "csv":
+        from macroquant.sources.csv_files import ingest_csv_command
+
+        if args.file is None:
+            print("error: ingest csv needs a FILE (symbol,date,open,high,low,close,volume"
+                  "[,adj_close])", file=sys.stderr)
+            return 2
+        code, message = ingest_csv_command(settings, args.file, args.asset_class, args.currency)
+        print(message, file=sys.stderr if code == 2 else sys.stdout)
+        return code
     from macroquant.pipeline.ingest import HISTORY_START, load_sample_history
 
     console = _console()
@@ -140,6 +164,14 @@ def cmd_metrics(args: argparse.Namespace, settings: Settings) -> int:
     return code
 
 
+def cmd_secrets(args: argparse.Namespace, settings: Settings) -> int:
+    from macroquant.security.secrets import secrets_command
+
+    code, text = secrets_command(settings, args.action, args.name, args.stdin)
+    print(text, file=sys.stdout if code == 0 else sys.stderr)
+    return code
+
+
 def cmd_calendar(args: argparse.Namespace, settings: Settings) -> int:
     from macroquant.calendars import previous_session
 
@@ -158,14 +190,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log stage details")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    db = sub.add_parser("db", help="database: migrate, url, stop")
-    db.add_argument("db_command", choices=["migrate", "url", "stop"])
+    db = sub.add_parser("db", help="database: migrate, url, stop, backup, restore")
+    db.add_argument("db_command", choices=["migrate", "url", "stop", "backup", "restore"])
+    db.add_argument("file", nargs="?", type=Path, help="backup/restore: the dump file")
+    db.add_argument("--force", action="store_true",
+                    help="restore: replace a database that already holds data")
     db.set_defaults(handler=cmd_db)
 
     ingest = sub.add_parser("ingest", help="load data")
-    ingest.add_argument("source", choices=["sample", "econ-csv"],
-                        help="sample: the bundled real history; econ-csv: economic vintages "
-                             "from FILE (series_id,date,value,realtime_start)")
+    ingest.add_argument("source", choices=["sample", "csv", "econ-csv"],
+                        help="sample: the bundled real history; csv: daily bars from FILE "
+                             "(symbol,date,open,high,low,close,volume[,adj_close]); econ-csv: "
+                             "economic vintages from FILE (series_id,date,value,realtime_start)")
+    ingest.add_argument("--asset-class", default="single_stock", help="csv: for new instruments")
+    ingest.add_argument("--currency", default="USD", help="csv: for new instruments")
     ingest.add_argument("file", nargs="?", type=Path, help="the CSV file (econ-csv)")
     ingest.add_argument("--end", type=_date, help="sample: last date to load (default: today)")
     ingest.set_defaults(handler=cmd_ingest)
@@ -188,6 +226,13 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument("--start", type=_date, required=True)
     summary.add_argument("--end", type=_date, required=True)
     summary.set_defaults(handler=cmd_summary)
+
+    secrets = sub.add_parser("secrets", help="encrypted API keys and broker credentials")
+    secrets.add_argument("action", choices=["set", "list", "delete"])
+    secrets.add_argument("name", nargs="?")
+    secrets.add_argument("--stdin", action="store_true", default=None,
+                         help="set: read the value from standard input (never from argv)")
+    secrets.set_defaults(handler=cmd_secrets)
 
     econ = sub.add_parser("econ", help="point-in-time economic data")
     econ_sub = econ.add_subparsers(dest="econ_command", required=True)
@@ -225,6 +270,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     warnings.filterwarnings("ignore", module="platformdirs")
+    from macroquant.security.masking import install_secret_masking
+
+    install_secret_masking()
     if args.command == "run" and args.run_command == "backfill" and args.end < args.start:
         print("error: --end is before --start", file=sys.stderr)
         return 2
@@ -232,6 +280,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.handler(args, load_settings())
     except MacroQuantError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except psycopg.errors.UndefinedTable as exc:
+        first = str(exc).splitlines()[0]
+        print(f"error: the database schema is not up to date ({first}); run "
+              "`macroquant db migrate`", file=sys.stderr)
         return 1
 
 

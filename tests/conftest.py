@@ -82,10 +82,13 @@ def loaded_template_url(pg_server_url: str, template_url: str, tmp_path_factory)
     return url
 
 
-def _clone(server_url: str, template: str) -> Iterator[str]:
+def _clone(server_url: str, template: str | None) -> Iterator[str]:
+    """A new database copied from ``template`` (or empty, as `createdb` makes it when
+    ``template`` is None), dropped afterwards."""
     name = f"mq_test_{uuid.uuid4().hex[:10]}"
+    clause = f' TEMPLATE "{conninfo_to_dict(template)["dbname"]}"' if template else ""
     with _admin(server_url) as admin:
-        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{conninfo_to_dict(template)["dbname"]}"')
+        admin.execute(f'CREATE DATABASE "{name}"{clause}')
     try:
         yield _with_dbname(server_url, name)
     finally:
@@ -97,6 +100,12 @@ def _clone(server_url: str, template: str) -> Iterator[str]:
 def db_url(pg_server_url: str, template_url: str) -> Iterator[str]:
     """A fresh, migrated, empty database for one test."""
     yield from _clone(pg_server_url, template_url)
+
+
+@pytest.fixture
+def empty_db_url(pg_server_url: str) -> Iterator[str]:
+    """A freshly created database with no tables at all (not migrated)."""
+    yield from _clone(pg_server_url, None)
 
 
 @pytest.fixture

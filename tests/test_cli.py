@@ -56,3 +56,9 @@ def test_econ_csv_round_trip_through_the_cli(db_url, tmp_path, monkeypatch, caps
     assert main(["econ", "show", "MYCPI", "--as-of", "2012-03-15", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == [{"date": "2012-01-01", "value": 100.5}]
     assert main(["ingest", "econ-csv"]) == 2
+
+
+def test_unmigrated_database_says_to_migrate(empty_db_url, monkeypatch, capsys):
+    monkeypatch.setenv("MACROQUANT_DATABASE_URL", empty_db_url)
+    assert main(["secrets", "list"]) == 1
+    assert "run `macroquant db migrate`" in capsys.readouterr().err
