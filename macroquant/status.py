@@ -17,7 +17,7 @@ TABLES = ("data_sources", "instruments", "market_data_staging", "market_data", "
           "data_checks", "economic_series", "economic_indicators", "alternative_data",
           "strategies", "features", "signals", "targets", "portfolio_targets", "risk_events",
           "orders", "trades", "positions", "performance", "reports", "pipeline_runs", "jobs",
-          "users", "system_logs")
+          "users", "system_logs", "secrets")
 
 
 def table_counts(url: str) -> dict[str, int]:
