@@ -10,23 +10,15 @@ from rich.table import Table
 
 from macroquant.config.settings import Settings
 from macroquant.db.bulk import read_frame
+from macroquant.db.catalog import row_counts
 from macroquant.db.connection import connect, database_url, mask_password
 from macroquant.reports.metrics import summary as metrics_summary
 
-TABLES = ("data_sources", "instruments", "market_data_staging", "market_data", "quarantine",
-          "data_checks", "economic_series", "economic_indicators", "alternative_data",
-          "strategies", "features", "signals", "targets", "portfolio_targets", "risk_events",
-          "orders", "trades", "positions", "performance", "reports", "pipeline_runs", "jobs",
-          "users", "system_logs", "secrets")
-
 
 def table_counts(url: str) -> dict[str, int]:
-    """Row count of every MacroQuant table (the demo's idempotency check reads this)."""
-    from psycopg import sql
-
+    """Row count of every table (the demo's idempotency check reads this)."""
     with connect(url) as conn:
-        return {table: conn.execute(sql.SQL("SELECT count(*) FROM {}").format(
-            sql.Identifier(table))).fetchone()[0] for table in TABLES}
+        return row_counts(conn)
 
 
 def _frame_table(title: str, frame: pd.DataFrame) -> Table:

@@ -33,10 +33,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from psycopg import IsolationLevel, sql
+from psycopg import IsolationLevel
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from macroquant.config.settings import Settings
+from macroquant.db.catalog import row_counts
 from macroquant.db.connection import connect, database_url, mask_password
 from macroquant.db.migrate import MIGRATIONS_DIR, discover_migrations
 from macroquant.errors import MacroQuantError
@@ -165,28 +166,9 @@ def _server_major(url: str) -> int:
         return int(conn.execute("SHOW server_version_num").fetchone()[0]) // 10000
 
 
-def _user_tables(conn: Any) -> list[tuple[str, str]]:
-    """(schema, table) of every ordinary table outside the system schemas."""
-    rows = conn.execute(
-        """SELECT n.nspname, c.relname FROM pg_class c
-           JOIN pg_namespace n ON n.oid = c.relnamespace
-           WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-             AND n.nspname NOT LIKE 'pg\\_%%' AND NOT c.relispartition
-           ORDER BY 1, 2""").fetchall()
-    return [(schema, table) for schema, table in rows]
-
-
-def _table_key(schema: str, table: str) -> str:
-    return table if schema == "public" else f"{schema}.{table}"
-
-
 def _counts_and_migrations(conn: Any) -> tuple[dict[str, int], list[str]]:
     """Row count of every table and the applied migration versions, on ``conn``."""
-    counts: dict[str, int] = {}
-    for schema, table in _user_tables(conn):
-        query = sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(schema),
-                                                             sql.Identifier(table))
-        counts[_table_key(schema, table)] = int(conn.execute(query).fetchone()[0])
+    counts = row_counts(conn)
     versions: list[str] = []
     if "schema_migrations" in counts:
         versions = [r[0] for r in conn.execute(
