@@ -9,6 +9,7 @@ import time
 import warnings
 from collections.abc import Sequence
 from datetime import date
+from importlib import import_module
 from pathlib import Path
 
 import psycopg
@@ -185,6 +186,16 @@ def cmd_airflow_run(args: argparse.Namespace, settings: Settings) -> int:
     return run_dag_window(args.dag_id, args.start, args.end, verbose=args.verbose)
 
 
+# Each area adds its own commands through ``register(subparsers)``; handlers take
+# ``(args, settings)`` and return an exit code, like the ones above.
+CLI_EXTENSIONS = (
+    "macroquant.cli_data",      # issue 3: fetch, ingest vendors, corporate actions
+    "macroquant.cli_backtest",  # issue 4: backtest, research
+    "macroquant.cli_risk",      # issue 5: risk status|resume|halt, orders, reconcile
+    "macroquant.cli_ops",       # issue 6: report, users, api
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="macroquant", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log stage details")
@@ -261,6 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
     airflow.add_argument("--start", type=_date, required=True)
     airflow.add_argument("--end", type=_date, required=True)
     airflow.set_defaults(handler=cmd_airflow_run)
+    for module_name in CLI_EXTENSIONS:
+        import_module(module_name).register(sub)
     return parser
 
 

@@ -38,3 +38,36 @@ class PathDependencyError(MacroQuantError):
 
 class MissingInputError(MacroQuantError):
     """A stage found that its upstream stage has not produced its input yet."""
+
+
+class SourceError(MacroQuantError):
+    """A data vendor call failed. ``transient`` errors (HTTP 429/5xx, timeouts, connection
+    resets) may be retried; the others (bad request, unknown symbol) may not."""
+
+    def __init__(self, source_id: str, message: str, *, transient: bool,
+                 status: int | None = None) -> None:
+        self.source_id = source_id
+        self.transient = transient
+        self.status = status
+        super().__init__(f"source '{source_id}': {message}")
+
+
+class MissingCredentialError(MacroQuantError):
+    """A source or broker needs a secret that is not set; the message names it."""
+
+
+class BrokerError(MacroQuantError):
+    """A broker call failed or the broker rejected an order (``transient`` as for sources)."""
+
+    def __init__(self, broker: str, message: str, *, transient: bool) -> None:
+        self.broker = broker
+        self.transient = transient
+        super().__init__(f"broker '{broker}': {message}")
+
+
+class KillSwitchError(MacroQuantError):
+    """Trading is halted by the kill switch; only a person can resume it."""
+
+
+class AuthorizationError(MacroQuantError):
+    """A user's role does not allow the action (the attempt is audited)."""
