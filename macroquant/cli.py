@@ -189,10 +189,15 @@ def cmd_airflow_run(args: argparse.Namespace, settings: Settings) -> int:
 # Each area adds its own commands through ``register(subparsers)``; handlers take
 # ``(args, settings)`` and return an exit code, like the ones above.
 CLI_EXTENSIONS = (
-    "macroquant.cli_data",      # issue 3: fetch, ingest vendors, corporate actions
-    "macroquant.cli_backtest",  # issue 4: backtest, research
-    "macroquant.cli_risk",      # issue 5: risk status|resume|halt, orders, reconcile
-    "macroquant.cli_ops",       # issue 6: report, users, api
+    "macroquant.cli_data",        # market data vendors, fetch control
+    "macroquant.cli_macro_data",  # economic and alternative data vendors
+    "macroquant.cli_quality",     # validation, corporate actions, feature store
+    "macroquant.cli_backtest",    # backtest and research tools
+    "macroquant.cli_strategies",  # strategy library and monitoring
+    "macroquant.cli_risk",        # risk state, kill switch, exposure
+    "macroquant.cli_orders",      # order management, brokers, reconciliation
+    "macroquant.cli_api",         # API server and users
+    "macroquant.cli_reports",     # reports and attribution
 )
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 from importlib import import_module
 from types import ModuleType
 
-ADAPTERS = ("sample", "csv_files")
+ADAPTERS = ("sample", "csv_files", "yahoo", "alpha_vantage", "ccxt_exchange", "fred",
+            "world_bank", "eurostat", "bls", "alternative", "parquet_files")
 
 
 def load_adapter(name: str) -> ModuleType:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 
 import pandas as pd
@@ -52,17 +53,25 @@ def _instrument_bars(instrument: SampleInstrument) -> pd.DataFrame:
     return parse.bars_from_close_series(instrument.symbol, payload, payload.columns[0])
 
 
-def fetch_bars(start: date, end: date) -> pd.DataFrame:
-    """Daily bars of every sample instrument with ``start <= trade_date <= end``."""
-    frames = [_instrument_bars(instrument) for instrument in INSTRUMENTS]
+def fetch_bars(start: date, end: date, symbols: Sequence[str] | None = None) -> pd.DataFrame:
+    """Daily bars with ``start <= trade_date <= end`` of ``symbols`` (default: every sample
+    instrument)."""
+    wanted = INSTRUMENTS if symbols is None else [i for i in INSTRUMENTS if i.symbol in symbols]
+    if not wanted:
+        return pd.DataFrame(columns=parse.BAR_COLUMNS)
+    frames = [_instrument_bars(instrument) for instrument in wanted]
     bars = pd.concat(frames, ignore_index=True)
     dates = bars["trade_date"]
     in_window = (dates >= pd.Timestamp(start)) & (dates <= pd.Timestamp(end))
     return bars.loc[in_window, parse.BAR_COLUMNS].reset_index(drop=True)
 
 
-def fetch_observations() -> pd.DataFrame:
-    """Every economic observation of the sample source, dated by its publication lag."""
+def fetch_observations(start: date | None = None, end: date | None = None) -> pd.DataFrame:
+    """Every economic observation of the sample source, dated by its publication lag.
+
+    The bundled files are small, so ``start``/``end`` (the hook's signature, shared with the
+    vendor adapters) are not used to narrow the read; the ingest stage keeps the rows public
+    by the window's end."""
     frames = []
     for spec in ECONOMIC_SERIES:
         if spec.dataset == "statsmodels":
