@@ -1,10 +1,13 @@
-"""Stage 8 — reports: per-strategy performance and the daily report.
+"""Stage 8 — reports: per-strategy performance, the daily report and, on the last session of
+a week, the weekly report.
 
 Input: ``targets`` and ``features`` (``price``) for per-strategy P&L; ``performance``
-(portfolio), ``positions``, ``orders``, ``risk_events``, ``instruments``, ``strategies``.
+(portfolio), ``positions``, ``orders``, ``trades``, ``risk_events``, ``instruments``,
+``strategies``.
 Output: ``performance`` rows with scope ``'strategy:<name>'`` for the window's sessions
 (notional P&L of the strategy's own targets held from one close to the next, before netting
-and costs), the HTML report of the window's last session on disk, and its ``reports`` row.
+and costs), the HTML and PDF reports of the window's last session on disk (daily; weekly too
+when it ends a week), and their ``reports`` rows.
 Idempotency key: ``as_of`` in the window for strategy performance; ``(report_date, kind)``
 for the report (the file is rewritten with the same content).
 """
@@ -14,15 +17,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import psycopg
-from psycopg.types.json import Jsonb
 
 from macroquant.calendars import previous_session
 from macroquant.db.bulk import copy_rows, read_frame
 from macroquant.db.connection import transaction
 from macroquant.pipeline.context import StageContext
 from macroquant.pipeline.orders import PERFORMANCE_COLUMNS
-from macroquant.reports.daily_report import ensure_plotly_js, render_daily_report
-from macroquant.reports.metrics import summary
+from macroquant.reports.report_builder import ReportFiles, is_last_session_of_week, write_report
 
 
 def strategy_performance(
@@ -87,50 +88,11 @@ def _strategy_rows(conn: psycopg.Connection, context: StageContext) -> pd.DataFr
     return pd.concat(frames, ignore_index=True)[PERFORMANCE_COLUMNS]
 
 
-def _report_inputs(conn: psycopg.Connection, context: StageContext) -> dict[str, object]:
-    day = context.end
-    performance = read_frame(conn, """SELECT as_of, scope, equity, daily_pnl, daily_return,
-                                             drawdown FROM performance WHERE as_of <= %s
-                                      ORDER BY scope, as_of""", (day,))
-    portfolio = performance[performance["scope"] == "portfolio"].reset_index(drop=True)
-    positions = read_frame(conn, """SELECT i.symbol, i.asset_class, p.quantity, p.average_cost,
-                                           p.last_price, p.market_value, p.unrealized_pnl
-                                    FROM positions p JOIN instruments i USING (instrument_id)
-                                    WHERE p.as_of = %s ORDER BY i.symbol""", (day,))
-    orders = read_frame(conn, """SELECT o.client_order_id, i.symbol, o.side, o.quantity,
-                                        o.status FROM orders o JOIN instruments i USING (instrument_id)
-                                 WHERE o.as_of = %s ORDER BY o.client_order_id""", (day,))
-    risk = read_frame(conn, """SELECT check_name, outcome, count(*) AS events FROM risk_events
-                               WHERE as_of BETWEEN %s AND %s GROUP BY check_name, outcome
-                               ORDER BY check_name, outcome""", (context.start, context.end))
-    return {"portfolio": portfolio, "strategies": performance[performance["scope"] != "portfolio"],
-            "positions": positions, "orders": orders, "risk_summary": risk}
-
-
-def write_daily_report(conn: psycopg.Connection, context: StageContext) -> dict[str, object]:
-    """Render the report of ``context.end``, write it to disk and upsert its row."""
-    inputs = _report_inputs(conn, context)
-    portfolio = inputs["portfolio"]
-    returns = portfolio["daily_return"].astype(float)
-    metrics = summary(returns) if len(returns) else {}
-    html = render_daily_report(context.end, metrics=metrics, **inputs)
-    directory = context.settings.reports_dir / "daily"
-    directory.mkdir(parents=True, exist_ok=True)
-    ensure_plotly_js(directory)
-    path = directory / f"{context.end.isoformat()}.html"
-    path.write_text(html, encoding="utf-8")
-    last = portfolio.iloc[-1] if len(portfolio) else None
-    report_summary = {
-        "equity": None if last is None else float(last["equity"]),
-        "daily_pnl": None if last is None else float(last["daily_pnl"]),
-        "positions": len(inputs["positions"]), "orders_sent": len(inputs["orders"]),
-        "metrics": {k: (None if not np.isfinite(v) else v) for k, v in metrics.items()},
-    }
-    conn.execute("""INSERT INTO reports (report_date, kind, path, summary)
-                    VALUES (%s, 'daily', %s, %s) ON CONFLICT (report_date, kind)
-                    DO UPDATE SET path = EXCLUDED.path, summary = EXCLUDED.summary""",
-                 (context.end, str(path), Jsonb(report_summary)))
-    return {"path": str(path), **report_summary}
+def write_reports(conn: psycopg.Connection, context: StageContext) -> list[ReportFiles]:
+    """The daily report of ``context.end``, and the weekly one when it ends a week."""
+    kinds = ["daily", "weekly"] if is_last_session_of_week(context.end) else ["daily"]
+    return [write_report(conn, context.settings.reports_dir, kind, context.end)
+            for kind in kinds]
 
 
 def run(context: StageContext) -> dict[str, int]:
@@ -140,6 +102,6 @@ def run(context: StageContext) -> dict[str, int]:
         conn.execute("""DELETE FROM performance WHERE scope LIKE 'strategy:%%'
                         AND as_of BETWEEN %s AND %s""", (context.start, context.end))
         written = copy_rows(conn, "performance", rows, PERFORMANCE_COLUMNS)
-        write_daily_report(conn, context)
-    return {"strategy_performance": written, "reports": 1}
+        reports = write_reports(conn, context)
+    return {"strategy_performance": written, "reports": len(reports)}
 

@@ -1,4 +1,4 @@
-"""The daily report: an HTML page with Plotly charts and the day's tables (pure rendering).
+"""Daily and weekly reports as HTML pages with Plotly charts and tables (pure rendering).
 
 The page loads ``plotly.min.js`` from its own folder (written once beside the reports), so
 reports open offline and stay small.
@@ -36,6 +36,16 @@ def _equity_figure(portfolio: pd.DataFrame) -> go.Figure:
     figure.update_layout(height=480, margin={"t": 40, "b": 20}, showlegend=False)
     figure.update_yaxes(title_text="USD", row=1, col=1)
     figure.update_yaxes(title_text="%", row=2, col=1)
+    return figure
+
+
+def _contribution_figure(table: pd.DataFrame, title: str) -> go.Figure:
+    parts = table.drop(index="total", errors="ignore")["pnl"].sort_values()
+    colours = ["#2ca02c" if value >= 0 else "#d62728" for value in parts]
+    figure = go.Figure(go.Bar(x=parts.to_numpy(), y=parts.index, orientation="h",
+                              marker_color=colours))
+    figure.update_layout(title=title, height=120 + 28 * len(parts), margin={"t": 40, "b": 20},
+                         xaxis_title="P&L (USD)")
     return figure
 
 
@@ -79,32 +89,57 @@ def _metrics_table(metrics: dict[str, float]) -> str:
     return f"<table class='table'>{rows}</table>"
 
 
-def render_daily_report(
+def _attribution_section(tables: dict[str, pd.DataFrame]) -> str:
+    titles = {"strategy": "By strategy", "signal_type": "By signal type",
+              "asset_class": "By asset class", "instrument": "By instrument"}
+    parts = []
+    for key, title in titles.items():
+        if key not in tables:
+            continue
+        table = tables[key].reset_index(names=key)
+        parts.append(f"<h3>{title}</h3>{_table(table, 'Nothing to attribute.')}")
+    return "".join(parts)
+
+
+def render_report(
+    kind: str,
     as_of: date,
+    period_start: date,
     portfolio: pd.DataFrame,
     strategies: pd.DataFrame,
     positions: pd.DataFrame,
     orders: pd.DataFrame,
     risk_summary: pd.DataFrame,
     metrics: dict[str, float],
+    attribution: dict[str, pd.DataFrame],
 ) -> str:
-    """The report's HTML. Frames: ``portfolio`` and ``strategies`` are performance rows,
-    ``positions`` end-of-day positions with ``symbol, asset_class``, ``orders`` the orders
-    sent after the close of ``as_of``, ``risk_summary`` counts of risk outcomes."""
+    """The report's HTML. Frames: ``portfolio`` and ``strategies`` are performance rows up to
+    ``as_of``, ``positions`` end-of-day positions with ``symbol, asset_class``, ``orders``
+    the orders sent after the close of ``as_of``, ``risk_summary`` counts of risk outcomes
+    over the period, ``attribution`` the period's summary tables (see
+    :mod:`macroquant.reports.attribution`)."""
     charts = [_equity_figure(portfolio)]
+    if "strategy" in attribution:
+        charts.append(_contribution_figure(
+            attribution["strategy"], f"Contribution by strategy, {period_start} to {as_of}"))
     if not strategies.empty:
         charts.append(_strategies_figure(strategies))
     if not positions.empty:
         charts.append(_exposure_figure(positions))
-    chart_html = "".join(c.to_html(full_html=False, include_plotlyjs=False) for c in charts)
+    # fixed div ids: the same inputs give the same file (plotly's default is a random UUID)
+    chart_html = "".join(c.to_html(full_html=False, include_plotlyjs=False, div_id=f"chart-{n}")
+                         for n, c in enumerate(charts))
     last = portfolio.iloc[-1] if not portfolio.empty else None
+    in_period = portfolio[pd.to_datetime(portfolio["as_of"]) >= pd.Timestamp(period_start)]
+    period_pnl = float(in_period["daily_pnl"].sum()) if len(in_period) else 0.0
     headline = ("<p>No portfolio history yet.</p>" if last is None else
-                f"<p class='headline'>Equity <b>{last['equity']:,.2f}</b> · day P&amp;L "
-                f"<b>{last['daily_pnl']:,.2f}</b> ({last['daily_return']:.2%}) · drawdown "
-                f"<b>{last['drawdown']:.2%}</b></p>")
+                f"<p class='headline'>Equity <b>{last['equity']:,.2f}</b> · "
+                f"{'day' if kind == 'daily' else 'week'} P&amp;L <b>{period_pnl:,.2f}</b> · "
+                f"drawdown <b>{last['drawdown']:.2%}</b></p>")
+    period = f"{as_of}" if kind == "daily" else f"{period_start} to {as_of}"
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
-<title>MacroQuant daily report {as_of}</title>
+<title>MacroQuant {kind} report {as_of}</title>
 <script src="{PLOTLY_JS}"></script>
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }}
@@ -113,16 +148,21 @@ h1 {{ font-size: 1.6em; }} h2 {{ font-size: 1.2em; margin-top: 1.6em; }}
   border-bottom: 1px solid #ddd; text-align: right; }} .headline {{ font-size: 1.1em; }}
 .empty {{ color: #777; }}
 </style></head><body>
-<h1>MacroQuant daily report — {as_of}</h1>
+<h1>MacroQuant {kind} report — {period}</h1>
 {headline}
 <h2>Performance since the first paper day</h2>
 {_metrics_table(metrics)}
 {chart_html}
+<h2>Attribution, {period_start} to {as_of}</h2>
+<p>Strategy P&amp;L is each strategy's notional book before netting and costs; the
+<code>execution_and_netting</code> line is what they do not explain. Volatility contribution
+is the Euler split of the realised daily P&amp;L volatility (annualised).</p>
+{_attribution_section(attribution)}
 <h2>Positions at the close</h2>
 {_table(positions, "No open positions.")}
-<h2>Orders sent after the close (fill at the next open)</h2>
+<h2>Orders sent after the close (fill at the next session)</h2>
 {_table(orders, "No orders today.")}
-<h2>Risk checks in this run</h2>
+<h2>Risk checks in the period</h2>
 {_table(risk_summary, "No risk events.")}
 </body></html>
 """
