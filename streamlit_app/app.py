@@ -8,6 +8,7 @@ read-only session and never writes. Start it with ``make dashboard``. The querie
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
 
 import pandas as pd
@@ -31,6 +32,11 @@ UNMIGRATED_MESSAGE = (
     "followed by a pipeline run), then reload this page."
 )
 MONEY, PCT, NUM = (st.column_config.NumberColumn(format=f) for f in ("dollar", "percent", "localized"))
+PAGES = {"overview": "Overview", "strategies": "Strategies",
+         "positions": "Positions & exposure", "signals": "Signals",
+         "orders": "Orders & fills", "data": "Data health", "runs": "Pipeline runs"}
+ROLLING_SHARPE_DAYS = 63
+DEFAULT_AIRFLOW_URL = "http://127.0.0.1:8080"
 STATUS_COLOR = {"success": "green", "failed": "red", "running": "orange"}
 
 
@@ -209,7 +215,7 @@ def orders_tab(orders: pd.DataFrame, trades: pd.DataFrame) -> None:
 
 
 def strategies_tab(summary: pd.DataFrame, series: pd.DataFrame) -> None:
-    """Per-strategy summary table and equity curves."""
+    """Per-strategy metrics, equity curves, rolling Sharpe and the correlation matrix."""
     if summary.empty:
         st.info("No per-strategy performance yet: the reports stage has not run.")
         return
@@ -218,18 +224,38 @@ def strategies_tab(summary: pd.DataFrame, series: pd.DataFrame) -> None:
     fig = go.Figure([go.Scatter(x=group["as_of"], y=group["equity"], name=name)
                      for name, group in series.groupby("strategy", sort=True)])
     fig.update_layout(title="Equity by strategy (notional, before netting and costs)",
-                      height=450, yaxis={"tickformat": "$,.0f"})
+                      height=420, yaxis={"tickformat": "$,.0f"})
     st.plotly_chart(fig)
-
-
-def operations_tab(runs: pd.DataFrame, quarantine: pd.DataFrame, rows: pd.DataFrame) -> None:
-    """Pipeline runs and data health."""
-    st.subheader("Pipeline runs")
-    if runs.empty:
-        st.info("No pipeline runs recorded.")
+    returns = dd.strategy_returns(series)
+    left, right = st.columns([3, 2])
+    window = ROLLING_SHARPE_DAYS
+    rolling = dd.rolling_sharpe(returns, window)
+    fig = go.Figure([go.Scatter(x=rolling.index, y=rolling[name], name=name)
+                     for name in rolling.columns])
+    fig.update_layout(title=f"Rolling Sharpe ({window} trading days, annualised)", height=380)
+    left.plotly_chart(fig)
+    if len(returns.columns) > 1 and len(returns) > 2:
+        corr = returns.corr()
+        fig = go.Figure(go.Heatmap(z=corr.to_numpy(), x=list(corr.columns), y=list(corr.index),
+                                   zmin=-1, zmax=1, colorscale="RdBu", texttemplate="%{z:.2f}"))
+        fig.update_layout(title="Correlation of daily returns", height=380)
+        right.plotly_chart(fig)
     else:
-        table(runs, {"duration_s": st.column_config.NumberColumn("Seconds", format="%.1f")})
-    st.subheader("Data health")
+        right.info("A correlation matrix needs two strategies with history.")
+
+
+def data_health_tab(freshness: pd.DataFrame, checks: pd.DataFrame, quarantine: pd.DataFrame,
+                    rows: pd.DataFrame) -> None:
+    """Freshness per source, failed checks and quarantined rows."""
+    st.subheader("Freshness per source")
+    table(freshness, {"last_loaded": st.column_config.DatetimeColumn(
+        "Last loaded", format="YYYY-MM-DD HH:mm")})
+    st.subheader("Failed data checks")
+    if checks.empty:
+        st.success("Every data check passed.")
+    else:
+        table(checks)
+    st.subheader("Quarantine")
     if quarantine.empty:
         st.success("No rows quarantined.")
         return
@@ -240,30 +266,73 @@ def operations_tab(runs: pd.DataFrame, quarantine: pd.DataFrame, rows: pd.DataFr
         table(rows)
 
 
-def render(conn: psycopg.Connection) -> None:
-    """The whole page for a reachable database."""
+def runs_tab(runs: pd.DataFrame, airflow_url: str) -> None:
+    """Pipeline runs, with a link to the Airflow run for runs Airflow started."""
+    if runs.empty:
+        st.info("No pipeline runs recorded.")
+        return
+    view = runs.assign(airflow=runs["run_id"].map(
+        lambda run_id: dd.airflow_run_link(str(run_id), airflow_url)))
+    table(view, {"duration_s": st.column_config.NumberColumn("Seconds", format="%.1f"),
+                 "airflow": st.column_config.LinkColumn("Airflow", display_text="open run")})
+    st.caption(f"Links open the Airflow UI at {airflow_url} (set MACROQUANT_AIRFLOW_URL "
+               "to change it; start it with `make airflow`).")
+
+
+def risk_banner(state: dict[str, object] | None) -> None:
+    """The kill switch's state (read-only here: resume is `macroquant risk resume`)."""
+    if state is None:
+        st.sidebar.caption("Risk state: unknown (run `macroquant db migrate`)")
+        return
+    text = (f"Kill switch **{state['state']}** since {state['since']:%Y-%m-%d %H:%M} "
+            f"by {state['actor']}: {state['reason']}")
+    if state["state"] == "ACTIVE":
+        st.sidebar.success(text)
+    elif state["state"] == "REDUCING":
+        st.sidebar.warning(text)
+    else:
+        st.sidebar.error(text + " — only a person can resume: `macroquant risk resume`")
+
+
+def choose_page() -> str:
+    """The page from the URL (``?page=strategies``) or the sidebar; each page has a URL."""
+    requested = st.query_params.get("page", "overview")
+    current = requested if requested in PAGES else "overview"
+    choice = st.sidebar.radio("Page", list(PAGES), index=list(PAGES).index(current),
+                              format_func=PAGES.__getitem__)
+    if choice != requested:
+        st.query_params["page"] = choice
+    return choice
+
+
+def render(conn: psycopg.Connection, page: str) -> None:
+    """One page for a reachable database."""
     if not dd.schema_present(conn):
         st.warning(UNMIGRATED_MESSAGE)
         return
+    risk_banner(dd.risk_state(conn))
     if not dd.has_pipeline_output(conn):
         st.info(EMPTY_MESSAGE)
         return
-    perf, runs = dd.portfolio_performance(conn), dd.pipeline_runs(conn)
-    header(perf, runs)
-    tabs = st.tabs(["Equity", "Positions", "Signals", "Orders & fills", "Strategies",
-                    "Operations"])
-    with tabs[0]:
+    st.header(PAGES[page])
+    if page == "overview":
+        perf, runs = dd.portfolio_performance(conn), dd.pipeline_runs(conn)
+        header(perf, runs)
         overview_tab(perf)
-    with tabs[1]:
-        positions_tab(dd.latest_positions(conn))
-    with tabs[2]:
-        signals_tab(dd.latest_signals(conn))
-    with tabs[3]:
-        orders_tab(dd.recent_orders(conn), dd.recent_trades(conn))
-    with tabs[4]:
+    elif page == "strategies":
         strategies_tab(dd.strategy_summary(conn), dd.strategy_performance(conn))
-    with tabs[5]:
-        operations_tab(runs, dd.quarantine_summary(conn), dd.quarantine_rows(conn))
+    elif page == "positions":
+        positions_tab(dd.latest_positions(conn))
+    elif page == "signals":
+        signals_tab(dd.latest_signals(conn))
+    elif page == "orders":
+        orders_tab(dd.recent_orders(conn), dd.recent_trades(conn))
+    elif page == "data":
+        data_health_tab(dd.source_freshness(conn), dd.failed_checks(conn),
+                        dd.quarantine_summary(conn), dd.quarantine_rows(conn))
+    elif page == "runs":
+        runs_tab(dd.pipeline_runs(conn), os.environ.get("MACROQUANT_AIRFLOW_URL",
+                                                         DEFAULT_AIRFLOW_URL))
 
 
 def main() -> None:
@@ -272,12 +341,13 @@ def main() -> None:
     st.set_page_config(page_title="MacroQuant", page_icon="📈", layout="wide")
     st.title("MacroQuant")
     notice = st.empty()
+    page = choose_page()
     settings = load_settings()
     url = settings.database_url or ""
     try:
         url = url or _embedded_url(str(settings.pgdata_dir), settings)
         notice.caption(f"Database {mask_password(url)} · read-only")
-        render(_connection(url))
+        render(_connection(url), page)
     except DatabaseUnavailableError as exc:
         notice.error(f"Database unavailable: {exc}")
     except psycopg.OperationalError as exc:

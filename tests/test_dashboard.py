@@ -248,10 +248,14 @@ def test_empty_database_has_schema_but_no_output(db_url):
 
 
 # ---------------------------------------------------------------- the app
-def _run_app(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, url: str) -> AppTest:
+def _run_app(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, url: str,
+             page: str | None = None) -> AppTest:
     monkeypatch.setenv("MACROQUANT_DATABASE_URL", url)
     monkeypatch.setenv("MACROQUANT_HOME", str(tmp_path))
-    app = AppTest.from_file(str(APP), default_timeout=60).run()
+    app = AppTest.from_file(str(APP), default_timeout=60)
+    if page is not None:
+        app.query_params["page"] = page
+    app = app.run()
     assert not app.exception, [e.value for e in app.exception]
     return app
 
@@ -271,21 +275,59 @@ def test_app_shows_the_seeded_numbers(monkeypatch, tmp_path, seeded_url):
     assert _metric(app, "Total return") == "+0.39%"  # 1.01 * 0.99 * 1.004 - 1 = 0.0038996
     assert _metric(app, "Max drawdown") == "-1.00%"
     assert _metric(app, "Last run") == "Failed"
+    assert any("validate" in e.value and "2 rows quarantined" in e.value for e in app.error)
+    assert app.sidebar.radio[0].options == ["Overview", "Strategies", "Positions & exposure",
+                                            "Signals", "Orders & fills", "Data health",
+                                            "Pipeline runs"]
+    assert any("Kill switch **ACTIVE**" in s.value for s in app.sidebar.success)
+
+    app = _run_app(monkeypatch, tmp_path, seeded_url, "positions")
     assert _metric(app, "Gross exposure") == "$192,500"
     assert _metric(app, "Net exposure") == "-$25,500"
-    assert any("validate" in e.value and "2 rows quarantined" in e.value for e in app.error)
-    assert [t.label for t in app.tabs] == ["Equity", "Positions", "Signals", "Orders & fills",
-                                          "Strategies", "Operations"]
-
     positions = _table_with(app, "market_value")
     assert list(positions["symbol"]) == ["EURUSD", "SPX", "WTI"]
     assert list(positions["market_value"]) == [-109_000.0, 47_500.0, 36_000.0]
+
+    app = _run_app(monkeypatch, tmp_path, seeded_url, "strategies")
     summary = _table_with(app, "sharpe").set_index("strategy")
     assert summary.loc["trend", "sharpe"] == pytest.approx(TREND_SHARPE, abs=1e-9)
     assert summary.loc["carry", "sharpe"] == pytest.approx(CARRY_SHARPE, abs=1e-9)
+
+    app = _run_app(monkeypatch, tmp_path, seeded_url, "orders")
     assert list(_table_with(app, "fill_vwap")["client_order_id"]) == ["o-4", "o-3", "o-2", "o-1"]
+    app = _run_app(monkeypatch, tmp_path, seeded_url, "signals")
     assert len(_table_with(app, "confidence")) == 3
+    app = _run_app(monkeypatch, tmp_path, seeded_url, "data")
     assert list(_table_with(app, "rows_quarantined")["rows_quarantined"]) == [1, 2, 1]
+    freshness = _table_with(app, "last_bar")
+    assert "sample" in set(freshness["source_id"])
+    app = _run_app(monkeypatch, tmp_path, seeded_url, "runs")
+    runs = _table_with(app, "airflow")
+    assert set(runs["run_id"]) == {"r1", "r2"} and runs["airflow"].isna().all()
+
+
+def test_halted_kill_switch_shows_on_every_page(monkeypatch, tmp_path, seeded_url):
+    with psycopg.connect(seeded_url, autocommit=True) as connection:
+        connection.execute("""UPDATE kill_switch SET state = 'HALTED', actor = 'alice',
+                              reason = 'drawdown limit', since = '2024-01-05 21:00+00'""")
+    for page in ("overview", "orders"):
+        app = _run_app(monkeypatch, tmp_path, seeded_url, page)
+        message = next(e.value for e in app.sidebar.error)
+        assert "Kill switch **HALTED** since 2024-01-05 21:00 by alice: drawdown limit" in message
+        assert "macroquant risk resume" in message
+
+
+def test_rolling_sharpe_and_airflow_links():
+    returns = pd.DataFrame({"a": [0.01, -0.005, 0.02, 0.0], "b": [0.0] * 4},
+                           index=pd.date_range("2024-01-02", periods=4))
+    rolling = dd.rolling_sharpe(returns, window=4)
+    assert rolling["a"].iloc[-1] == pytest.approx(TREND_SHARPE, abs=1e-12)
+    assert rolling["a"].iloc[:3].isna().all() and rolling["b"].isna().all()  # no variance
+    assert dd.airflow_run_link("macroquant_daily__manual__2013-02-28T00:00:00+00:00",
+                               "http://127.0.0.1:8080/") == (
+        "http://127.0.0.1:8080/dags/macroquant_daily/runs/"
+        "manual__2013-02-28T00%3A00%3A00%2B00%3A00")
+    assert dd.airflow_run_link("cli__2012-10-05__2012-10-05", "http://x") is None
 
 
 def test_app_on_an_empty_database_says_to_run_make_demo(monkeypatch, tmp_path, db_url):
@@ -303,7 +345,7 @@ def test_app_on_an_unmigrated_database_says_to_run_make_demo(monkeypatch, tmp_pa
 def test_app_reports_a_failing_query_without_a_traceback(monkeypatch, tmp_path, seeded_url):
     with psycopg.connect(seeded_url, autocommit=True) as connection:
         connection.execute("ALTER TABLE orders DROP COLUMN status_date")  # an older schema
-    app = _run_app(monkeypatch, tmp_path, seeded_url)
+    app = _run_app(monkeypatch, tmp_path, seeded_url, "orders")
     message = next(e.value for e in app.error if "query failed" in e.value)
     assert "status_date" in message
     assert "macroquant db migrate" in message

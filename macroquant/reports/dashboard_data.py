@@ -9,7 +9,9 @@ on frames these queries return.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
+from urllib.parse import quote
 
 import pandas as pd
 import psycopg
@@ -275,3 +277,73 @@ def last_run(runs: pd.DataFrame) -> dict[str, object] | None:
     status = next((s for s in ("failed", "running") if s in statuses), "success")
     return {"run_id": latest, "status": status, "stages": len(stages),
             "window_start": stages["window_start"].min(), "window_end": stages["window_end"].max()}
+
+
+# ---------------------------------------------------------------- risk, health, strategies
+def risk_state(conn: psycopg.Connection) -> dict[str, object] | None:
+    """The kill switch's state, who set it, when and why (None on a schema without it).
+    Table: kill_switch."""
+    exists = conn.execute("SELECT to_regclass('kill_switch') IS NOT NULL").fetchone()[0]
+    if not exists:
+        return None
+    row = conn.execute("SELECT state, since, actor, reason FROM kill_switch").fetchone()
+    if row is None:
+        return None
+    return {"state": row[0], "since": row[1], "actor": row[2], "reason": row[3]}
+
+
+def source_freshness(conn: psycopg.Connection) -> pd.DataFrame:
+    """Per enabled data source: instruments, the latest bar, when rows last arrived, and
+    the latest quarantine date. Tables: data_sources, instruments, market_data, quarantine."""
+    frame = read_frame(
+        conn,
+        """SELECT s.source_id, s.kind, s.adapter,
+                  count(DISTINCT i.instrument_id) AS instruments,
+                  max(m.trade_date) AS last_bar, max(m.loaded_at) AS last_loaded,
+                  (SELECT max(q.as_of) FROM quarantine q WHERE q.source_id = s.source_id)
+                      AS last_quarantine
+           FROM data_sources s
+           LEFT JOIN instruments i ON i.source_id = s.source_id
+           LEFT JOIN market_data m ON m.instrument_id = i.instrument_id
+           WHERE s.enabled
+           GROUP BY s.source_id, s.kind, s.adapter
+           ORDER BY s.source_id""",
+    )
+    frame = _typed(frame, ["last_bar", "last_quarantine"])
+    frame["instruments"] = pd.to_numeric(frame["instruments"]).astype(int)
+    return frame
+
+
+def failed_checks(conn: psycopg.Connection, limit: int = 200) -> pd.DataFrame:
+    """The latest failed data checks. Table: data_checks."""
+    frame = read_frame(
+        conn,
+        """SELECT as_of, dataset, check_name, rows_checked, rows_failed FROM data_checks
+           WHERE NOT passed ORDER BY as_of DESC, dataset, check_name LIMIT %s""",
+        (limit,),
+    )
+    return _typed(frame, ["as_of"])
+
+
+def strategy_returns(series: pd.DataFrame) -> pd.DataFrame:
+    """Wide daily returns (dates × strategy) from :func:`strategy_performance` rows."""
+    if series.empty:
+        return pd.DataFrame()
+    return series.pivot(index="as_of", columns="strategy", values="daily_return").astype(float)
+
+
+def rolling_sharpe(returns: pd.DataFrame, window: int = 63) -> pd.DataFrame:
+    """Annualised Sharpe over a trailing ``window`` of daily returns (rf 0, sample std);
+    NaN until a full window exists or where the window has no variance."""
+    mean = returns.rolling(window).mean()
+    std = returns.rolling(window).std(ddof=1)
+    return mean / std.where(std > 0) * math.sqrt(252)
+
+
+def airflow_run_link(run_id: str, base_url: str) -> str | None:
+    """The Airflow UI page of a pipeline run started by Airflow (MacroQuant's run id is
+    ``<dag_id>__<airflow run id>``); None for runs started from the CLI."""
+    dag_id, separator, airflow_run = run_id.partition("__")
+    if not separator or not dag_id.startswith("macroquant_"):
+        return None
+    return f"{base_url.rstrip('/')}/dags/{dag_id}/runs/{quote(airflow_run, safe='')}"
