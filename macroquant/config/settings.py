@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from macroquant.errors import ConfigError
 
@@ -60,18 +60,57 @@ class _Strict(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+AssetClass = Literal["equity_index", "single_stock", "fx", "commodity", "volatility",
+                     "rates_credit", "crypto"]
+
+
 class PortfolioConfig(_Strict):
-    """Volatility-targeted sizing."""
+    """Portfolio construction: volatility targeting, allocation across strategies, trading
+    buffers (docs/configuration.md, section ``portfolio``)."""
 
     annual_volatility_target: float = Field(0.10, gt=0, le=1.0)
     volatility_span: int = Field(36, ge=5, description="EWMA span (days) of instrument volatility")
     min_order_notional: float = Field(
         1000.0, ge=0, description="orders smaller than this (in base currency) are not sent"
     )
+    allocation: Literal["configured", "inverse_volatility", "risk_parity", "hrp"] = Field(
+        "configured", description="how the risk budget is split across strategies")
+    correlation_lookback: int = Field(
+        250, ge=20, description="sessions of returns for correlations, IDM and allocation")
+    max_diversification_multiplier: float = Field(
+        2.5, ge=1.0, le=5.0, description="cap of the instrument/strategy diversification "
+                                         "multipliers")
+    crowding_correlation: float = Field(
+        0.7, gt=0, le=1.0, description="strategies whose returns correlate above this share "
+                                       "one risk budget")
+    buffer_fraction: float = Field(
+        0.10, ge=0, le=1.0, description="keep the target while the new one is within this "
+                                        "fraction of a full-strength position of it")
+    portfolio_volatility_targeting: bool = Field(
+        True, description="scale the combined book to the volatility target (ex ante)")
+    max_portfolio_scale: float = Field(
+        4.0, ge=1.0, le=20.0, description="cap of the portfolio-level volatility scale")
+    min_observations: int = Field(
+        60, ge=20, description="returns needed before correlations and allocation are used")
+
+
+class DrawdownConfig(_Strict):
+    """Portfolio drawdown control: scale down from ``reduce_at``, halt at ``halt_at``."""
+
+    reduce_at: float = Field(0.10, gt=0, lt=1, description="drawdown where scaling starts")
+    halt_at: float = Field(0.20, gt=0, lt=1, description="drawdown that halts trading")
+    min_scale: float = Field(0.25, ge=0, le=1, description="position scale reached at halt_at")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DrawdownConfig:
+        if self.halt_at <= self.reduce_at:
+            raise ValueError("halt_at must be deeper (larger) than reduce_at")
+        return self
 
 
 class RiskConfig(_Strict):
-    """Limits the risk stage enforces on every date, for every instrument."""
+    """Limits of the risk stage and of the pre-trade order gate (docs/risk.md). Fractions
+    are of trading capital unless stated otherwise."""
 
     max_position_fraction: float = Field(
         0.25, gt=0, le=10, description="max |notional| per instrument / trading capital"
@@ -79,6 +118,20 @@ class RiskConfig(_Strict):
     max_gross_leverage: float = Field(
         2.0, gt=0, le=20, description="max sum of |notional| / trading capital"
     )
+    max_net_leverage: float = Field(1.5, gt=0, le=20, description="max |sum of notional|")
+    max_order_fraction: float = Field(
+        0.30, gt=0, le=10, description="an order above this |notional| is rejected")
+    max_strategy_position_fraction: float = Field(
+        0.25, gt=0, le=10, description="max |notional| of one strategy in one instrument")
+    asset_class_max_gross: dict[AssetClass, float] = Field(
+        default_factory=dict, description="max gross |notional| per asset class (fraction)")
+    price_collar: float = Field(
+        0.10, gt=0, le=1, description="reject an order whose reference price is further than "
+                                      "this from the last price")
+    max_orders_per_day: int = Field(200, ge=1, description="order-rate limit")
+    daily_loss_limit: float = Field(
+        0.05, gt=0, lt=1, description="a day's loss (fraction of equity) that sets REDUCING")
+    drawdown: DrawdownConfig = DrawdownConfig()
 
 
 class BrokerConfig(_Strict):

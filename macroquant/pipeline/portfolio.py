@@ -1,81 +1,159 @@
-"""Stage 5 — portfolio: size each strategy's signals by volatility targeting and net them.
+"""Stage 5 — portfolio: size each strategy's signals and combine them into one book.
 
-Input: ``signals``, ``strategies`` (weights, universes), ``features`` (``price`` and
-``return_volatility:<span>``), ``instruments`` (lot sizes), the trading configuration.
-Output: ``targets`` (per strategy and instrument, unrounded) and ``portfolio_targets`` (net
-quantity per instrument rounded to whole lots; ``approved_quantity`` left empty for the
-risk stage). Every instrument of an enabled universe that has a price gets a row, so a
-signal that disappears becomes a target of zero.
-Idempotency key: ``as_of`` in the window (both tables replaced).
+Input: ``signals`` (the window and up to ``correlation_lookback`` sessions before it),
+``strategies`` (weights, universes), ``features`` (``price`` and
+``return_volatility:<span>``), ``market_data`` (closes for return correlations),
+``instruments`` (lot sizes), the last ``portfolio_targets`` before the window (the
+buffer's starting point), the trading configuration's ``portfolio`` section.
+Output: ``targets`` (per strategy and instrument, unrounded), ``portfolio_targets`` (net
+quantity per instrument, buffered and rounded to whole lots; ``approved_quantity`` left
+empty for the risk stage) and ``portfolio_diagnostics`` (diversification multiplier,
+ex-ante volatility, volatility scale, strategy weights per date). Every instrument of an
+enabled universe that has a price gets a row, so a signal that disappears becomes a
+target of zero. The sizing itself is :func:`macroquant.portfolio.construction.construct`.
+Idempotency key: ``as_of`` in the window (the three tables replaced).
 """
 
 from __future__ import annotations
 
+import json
+from datetime import timedelta
+
+import numpy as np
 import pandas as pd
+import psycopg
 
 from macroquant.db.bulk import copy_rows, read_frame
 from macroquant.db.connection import transaction
 from macroquant.features.catalog import feature_name
 from macroquant.pipeline.context import StageContext
-from macroquant.portfolio.sizing import round_to_lot, volatility_target_notional
+from macroquant.portfolio.construction import ConstructionInputs, buffer_targets, construct
 
 TARGET_COLUMNS = ["as_of", "strategy_id", "instrument_id", "signal_strength",
                   "instrument_volatility", "price", "target_notional", "target_quantity"]
 PORTFOLIO_COLUMNS = ["as_of", "instrument_id", "price", "target_quantity", "target_notional"]
+DIAGNOSTIC_COLUMNS = ["as_of", "diversification_multiplier", "predicted_volatility",
+                      "volatility_scale", "strategy_weights"]
+
+
+def _wide(frame: pd.DataFrame, index: str, value: str) -> pd.DataFrame:
+    if frame.empty:
+        return pd.DataFrame(dtype=float)
+    frame = frame.assign(**{index: pd.to_datetime(frame[index])})
+    return frame.pivot(index=index, columns="symbol", values=value).astype(float).sort_index()
+
+
+def _read_inputs(conn: psycopg.Connection, context: StageContext) -> dict:
+    config = context.trading.portfolio
+    volatility = feature_name("return_volatility", config.volatility_span)
+    # calendar days covering the lookback of sessions, with room for holidays
+    history_start = context.start - timedelta(days=int(config.correlation_lookback * 1.6) + 10)
+    strategies = read_frame(conn, """SELECT strategy_id, name, config FROM strategies
+                                     WHERE enabled ORDER BY name""")
+    instruments = read_frame(conn, "SELECT instrument_id, symbol, lot_size FROM instruments")
+    signals = read_frame(conn, """SELECT s.as_of, st.name AS strategy, i.symbol, s.strength
+                                  FROM signals s JOIN strategies st USING (strategy_id)
+                                  JOIN instruments i USING (instrument_id)
+                                  WHERE st.enabled AND s.as_of BETWEEN %s AND %s""",
+                         (history_start, context.end))
+    features = read_frame(conn, """SELECT f.as_of, i.symbol, f.feature, f.value
+                                   FROM features f JOIN instruments i USING (instrument_id)
+                                   WHERE f.as_of BETWEEN %s AND %s AND f.feature IN ('price', %s)""",
+                          (history_start, context.end, volatility))
+    closes = read_frame(conn, """SELECT m.trade_date, i.symbol, coalesce(m.adj_close, m.close)
+                                        AS close
+                                 FROM market_data m JOIN instruments i USING (instrument_id)
+                                 WHERE m.trade_date BETWEEN %s AND %s""",
+                        (history_start, context.end))
+    previous = read_frame(conn, """SELECT i.symbol, t.target_quantity FROM portfolio_targets t
+                                   JOIN instruments i USING (instrument_id)
+                                   WHERE t.as_of = (SELECT max(as_of) FROM portfolio_targets
+                                                    WHERE as_of < %s)""", (context.start,))
+    return {"strategies": strategies, "instruments": instruments, "signals": signals,
+            "prices": _wide(features[features["feature"] == "price"], "as_of", "value"),
+            "volatility": _wide(features[features["feature"] == volatility], "as_of", "value"),
+            "closes": _wide(closes, "trade_date", "close"),
+            "previous": previous.set_index("symbol")["target_quantity"].astype(float)}
+
+
+def size_window(data: dict, context: StageContext) -> dict[str, pd.DataFrame]:
+    """The window's per-strategy targets, net book and diagnostics from the inputs."""
+    trading = context.trading
+    strategies, instruments = data["strategies"], data["instruments"]
+    symbol_ids = dict(zip(instruments["symbol"], instruments["instrument_id"], strict=True))
+    names = strategies["name"].tolist()
+    universes = {row.name: [s for s in row.config["universe"] if s in symbol_ids]
+                 for row in strategies.itertuples()}
+    universes = {n: u for n, u in universes.items() if u}
+    names = [n for n in names if n in universes]
+    signals = data["signals"]
+    strengths = {n: _wide(signals[signals["strategy"] == n], "as_of", "strength")
+                 for n in names}
+    window = [pd.Timestamp(d) for d in context.sessions]
+    inputs = ConstructionInputs(
+        strengths=strengths, volatility=data["volatility"],
+        returns=data["closes"].pct_change(fill_method=None), universes=universes,
+        weights=pd.Series({row.name: float(row.config["weight"])
+                           for row in strategies.itertuples() if row.name in universes}))
+    notional, full, diagnostics = construct(inputs, window, capital=trading.trading_capital,
+                                            config=trading.portfolio) if names else ({}, None,
+                                                                                     None)
+    prices = data["prices"].reindex(window)
+    vol = data["volatility"].reindex(window)
+    ids = strategies.set_index("name")["strategy_id"]
+    rows = []
+    for name in names:
+        frame = notional[name].reindex(columns=universes[name])
+        long = pd.DataFrame({
+            "target_notional": frame.stack(),
+            "signal_strength": strengths[name].reindex(index=window,
+                                                       columns=universes[name]).stack(),
+            "instrument_volatility": vol.reindex(columns=universes[name]).stack(),
+            "price": prices.reindex(columns=universes[name]).stack()}).dropna()
+        long["target_quantity"] = long["target_notional"] / long["price"]
+        long = long.rename_axis(["as_of", "symbol"]).reset_index()
+        rows.append(long.assign(strategy_id=int(ids[name])))
+    targets = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(
+        columns=[*TARGET_COLUMNS, "symbol"])
+    targets["instrument_id"] = targets["symbol"].map(symbol_ids)
+
+    universe = sorted({s for n in names for s in universes[n]})
+    quantity = targets.pivot_table(index="as_of", columns="symbol", values="target_quantity",
+                                   aggfunc="sum").reindex(index=window, columns=universe)
+    full_positions = (full.reindex(index=window, columns=universe) / prices[universe]
+                      if names else quantity)
+    lots = instruments.set_index("symbol")["lot_size"].astype(float)
+    book = buffer_targets(quantity.fillna(0.0), full_positions, lots, data["previous"],
+                          trading.portfolio.buffer_fraction)
+    tradable = prices.reindex(columns=universe).notna()
+    book_rows = pd.DataFrame({"target_quantity": book.where(tradable).stack(),
+                              "price": prices.reindex(columns=universe).stack()}).dropna()
+    book_rows = book_rows.rename_axis(["as_of", "symbol"]).reset_index()
+    book_rows["instrument_id"] = book_rows["symbol"].map(symbol_ids)
+    book_rows["target_notional"] = book_rows["target_quantity"] * book_rows["price"]
+
+    diag = diagnostics if diagnostics is not None else pd.DataFrame(columns=["as_of"])
+    weights = [c for c in diag.columns if c.startswith("weight:")]
+    diag = diag.assign(strategy_weights=[
+        json.dumps({c.removeprefix("weight:"): round(float(r[c]), 12) for c in weights},
+                   sort_keys=True) for _, r in diag.iterrows()])
+    return {"targets": targets, "portfolio_targets": book_rows, "diagnostics": diag}
 
 
 def run(context: StageContext) -> dict[str, int]:
-    """Size and net the window's signals into portfolio targets."""
-    config = context.trading
-    volatility = feature_name("return_volatility", config.portfolio.volatility_span)
+    """Size and combine the window's signals into portfolio targets."""
     window = (context.start, context.end)
     with transaction(context.url) as conn:
-        strategies = read_frame(conn, """SELECT strategy_id, name, config FROM strategies
-                                         WHERE enabled ORDER BY name""")
-        signals = read_frame(conn, """SELECT as_of, strategy_id, instrument_id, strength
-                                      FROM signals WHERE as_of BETWEEN %s AND %s""", window)
-        market = read_frame(conn, """SELECT as_of, instrument_id,
-                                            max(value) FILTER (WHERE feature = 'price') AS price,
-                                            max(value) FILTER (WHERE feature = %s) AS volatility
-                                     FROM features WHERE as_of BETWEEN %s AND %s
-                                       AND feature IN ('price', %s)
-                                     GROUP BY as_of, instrument_id""",
-                             (volatility, *window, volatility))
-        instruments = read_frame(conn, "SELECT instrument_id, symbol, lot_size FROM instruments")
-        symbol_ids = dict(zip(instruments["symbol"], instruments["instrument_id"], strict=True))
-
-        sized, universe = [], set()
-        for strategy in strategies.itertuples():
-            members = [symbol_ids[s] for s in strategy.config["universe"] if s in symbol_ids]
-            universe.update(members)
-            rows = signals[signals["strategy_id"] == strategy.strategy_id].merge(
-                market, on=["as_of", "instrument_id"], how="inner")
-            rows["target_notional"] = volatility_target_notional(
-                rows["strength"], rows["volatility"], capital=config.trading_capital,
-                weight=strategy.config["weight"],
-                annual_volatility_target=config.portfolio.annual_volatility_target,
-                n_instruments=len(strategy.config["universe"]))
-            rows["target_quantity"] = rows["target_notional"] / rows["price"]
-            sized.append(rows.dropna(subset=["target_quantity"]))
-        targets = pd.concat(sized, ignore_index=True) if sized else pd.DataFrame(
-            columns=[*signals.columns, "price", "volatility", "target_notional", "target_quantity"])
-        targets = targets.rename(columns={"strength": "signal_strength",
-                                          "volatility": "instrument_volatility"})
-
-        tradable = market[market["instrument_id"].isin(universe) & market["price"].notna()]
-        net = targets.groupby(["as_of", "instrument_id"], as_index=False)["target_quantity"].sum()
-        book = tradable[["as_of", "instrument_id", "price"]].merge(
-            net, on=["as_of", "instrument_id"], how="left").fillna({"target_quantity": 0.0})
-        lots = book["instrument_id"].map(dict(zip(instruments["instrument_id"],
-                                                  instruments["lot_size"], strict=True)))
-        book["target_quantity"] = round_to_lot(book["target_quantity"], lots) + 0.0
-        book["target_notional"] = book["target_quantity"] * book["price"]
-
+        sized = size_window(_read_inputs(conn, context), context)
         conn.execute("DELETE FROM targets WHERE as_of BETWEEN %s AND %s", window)
         conn.execute("DELETE FROM portfolio_targets WHERE as_of BETWEEN %s AND %s", window)
-        written_targets = copy_rows(conn, "targets",
-                                    targets.sort_values(["as_of", "strategy_id", "instrument_id"]),
-                                    TARGET_COLUMNS)
-        written_book = copy_rows(conn, "portfolio_targets",
-                                 book.sort_values(["as_of", "instrument_id"]), PORTFOLIO_COLUMNS)
-    return {"targets": written_targets, "portfolio_targets": written_book}
+        conn.execute("DELETE FROM portfolio_diagnostics WHERE as_of BETWEEN %s AND %s", window)
+        written_targets = copy_rows(conn, "targets", sized["targets"].sort_values(
+            ["as_of", "strategy_id", "instrument_id"]), TARGET_COLUMNS)
+        written_book = copy_rows(conn, "portfolio_targets", sized["portfolio_targets"]
+                                 .sort_values(["as_of", "instrument_id"]), PORTFOLIO_COLUMNS)
+        diagnostics = sized["diagnostics"]
+        copy_rows(conn, "portfolio_diagnostics", diagnostics, DIAGNOSTIC_COLUMNS)
+    scale = diagnostics["volatility_scale"] if len(diagnostics) else pd.Series([np.nan])
+    return {"targets": written_targets, "portfolio_targets": written_book,
+            "mean_volatility_scale": round(float(scale.mean()), 3)}
