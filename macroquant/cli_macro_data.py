@@ -1,9 +1,101 @@
-"""CLI commands of one area, added to `macroquant` by :func:`register`."""
+"""CLI of the economic and alternative data vendors.
+
+- ``macroquant econ series [--json]``: every economic series with its source, vintage kind
+  and last ``realtime_start`` (added under the existing ``econ`` command).
+- ``macroquant macro-data fetch VENDOR [--start D] [--end D] [--releases]``: run one vendor
+  adapter now and store what it returns (economic vendors into ``economic_indicators``,
+  ``alternative`` into ``alternative_data``); the scheduled path is the ingest stage.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from datetime import date
+
+from macroquant.config.settings import Settings
+
+ECONOMIC_VENDORS = ("fred", "world_bank", "eurostat", "bls", "parquet_files")
+VENDORS = (*ECONOMIC_VENDORS, "alternative")
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a date (use YYYY-MM-DD)") from None
+
+
+def cmd_econ_series(args: argparse.Namespace, settings: Settings) -> int:
+    """List the stored economic series."""
+    from macroquant.db.connection import connect, database_url
+    from macroquant.economics.catalog import format_series, list_series
+
+    with connect(database_url(settings)) as conn:
+        frame = list_series(conn)
+    if args.as_json:
+        print(frame.to_json(orient="records", date_format="iso"))
+    else:
+        print(format_series(frame))
+    return 0
+
+
+def cmd_fetch(args: argparse.Namespace, settings: Settings) -> int:
+    """Fetch one vendor now and store its rows."""
+    from macroquant.db.bulk import upsert_rows
+    from macroquant.db.connection import database_url, transaction
+    from macroquant.sources import load_adapter
+
+    adapter = load_adapter(args.vendor)
+    counts: dict[str, int] = {}
+    with transaction(database_url(settings)) as conn:
+        adapter.register(conn)
+        if args.vendor == "alternative":
+            items = adapter.fetch_items(args.start, args.end)
+            counts["alternative_data"] = adapter.store_items(conn, items)
+        else:
+            rows = adapter.fetch_observations(args.start, args.end)
+            counts["economic_indicators"] = upsert_rows(
+                conn, "economic_indicators", rows,
+                ["series_id", "observation_date", "realtime_start"],
+                ["value", "vintage_kind", "source_id"])
+            counts["rows_fetched"] = len(rows)
+        if args.releases:
+            if args.vendor != "fred":
+                print("error: --releases is only for fred", file=sys.stderr)
+                return 2
+            counts.update(adapter.sync_releases(conn))
+    print(json.dumps({"vendor": args.vendor, **counts}))
+    return 0
+
+
+def _econ_subcommands(sub: argparse._SubParsersAction) -> argparse._SubParsersAction | None:
+    """The sub-command list of the existing ``econ`` command, if it is there."""
+    econ = sub.choices.get("econ")
+    if econ is None:
+        return None
+    return next((a for a in econ._actions if isinstance(a, argparse._SubParsersAction)), None)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add this area's subcommands to the top-level parser."""
+    """Add ``econ series`` and ``macro-data fetch`` to the top-level parser."""
+    econ_sub = _econ_subcommands(sub)
+    if econ_sub is not None:
+        series = econ_sub.add_parser("series", help="stored series: source, vintage kind, "
+                                                    "last realtime_start")
+        series.add_argument("--json", action="store_true", dest="as_json")
+        series.set_defaults(handler=cmd_econ_series)
+
+    macro = sub.add_parser("macro-data", help="economic and alternative data vendors")
+    macro_sub = macro.add_subparsers(dest="macro_command", required=True)
+    fetch = macro_sub.add_parser("fetch", help="fetch one vendor now and store its rows")
+    fetch.add_argument("vendor", choices=VENDORS)
+    fetch.add_argument("--start", type=_date, help="first date (vendor-specific meaning)")
+    fetch.add_argument("--end", type=_date, help="keep only rows public by this date")
+    fetch.add_argument("--releases", action="store_true",
+                       help="fred: also store release names and publication dates")
+    fetch.set_defaults(handler=cmd_fetch)
+    series_cmd = macro_sub.add_parser("series", help="same as `econ series`")
+    series_cmd.add_argument("--json", action="store_true", dest="as_json")
+    series_cmd.set_defaults(handler=cmd_econ_series)
