@@ -56,6 +56,7 @@ def print_status(settings: Settings, console: Console) -> None:
         console.print(f"paper account on {equity[0]}: equity {equity[1]:,.2f}, "
                       f"drawdown {equity[2]:.2%}; open orders {open_orders}")
     console.print(f"quarantined rows: {quarantined}")
+    print_source_health(settings, console)
 
 
 def print_summary(settings: Settings, console: Console, start: date, end: date) -> None:
@@ -92,3 +93,21 @@ def print_summary(settings: Settings, console: Console, start: date, end: date) 
     console.print("dashboard: make dashboard   → http://127.0.0.1:8501")
     console.print("airflow:   make airflow     → http://127.0.0.1:8080 (see README: logging in)")
     console.print("status:    .venv/bin/macroquant status")
+
+
+# ---------------------------------------------------------------------------- source health
+# (fetch control, macroquant.sources.fetch: which vendor delivered, which failed and why)
+def print_source_health(settings: Settings, console: Console) -> None:
+    """Data sources with their limits, the latest date each delivered bars for, and the
+    last failure (time and message) fetch control logged for it."""
+    from macroquant.sources.fetch import source_health
+
+    with connect(database_url(settings)) as conn:
+        health = source_health(conn)
+    if health.empty:
+        return
+    health["last_error"] = health["last_error"].map(
+        lambda m: m[:100] if isinstance(m, str) else "")
+    columns = ["source_id", "enabled", "priority", "rate_limit_per_minute", "fallback_source_id",
+               "last_delivered_as_of", "last_failure", "last_error"]
+    console.print(_frame_table("Source health", health[columns].fillna("")))

@@ -1,29 +1,56 @@
 """Stage 1 — ingest: fetch daily bars and economic observations from every enabled source.
 
-Input: the sources named by enabled ``data_sources`` rows (adapters in macroquant.sources).
+Input: the sources named by enabled ``data_sources`` rows (adapters in macroquant.sources),
+and, for incremental sources, each instrument's last bar in ``market_data``.
 Output: ``market_data_staging`` (bars, published later by validate) and
 ``economic_indicators`` (point-in-time rows public by the window's end; a revision is a
-new vintage row).
+new vintage row); one ``system_logs`` row per vendor request (see macroquant.sources.fetch).
 Idempotency key: (source_id, as_of) for staging — the window's rows are replaced;
 (series_id, observation_date, realtime_start) for economic rows — upserted.
 
 A window ``start..end`` fetches bars dated after the session before ``start`` up to
 ``end``, so a holiday of one market that is a weekday elsewhere is not skipped.
+
+**Incremental sources** (``data_sources.config`` ``{"incremental": true}``, the vendor
+adapters' default) fetch per instrument they own (``instruments.source_id``), from the day
+after its last bar stored *before* the window, less ``overlap_days`` (re-fetched to catch a
+vendor's corrections), but never after the window's first day nor more than
+``max_catchup_days`` before it. Only bars before the window count, so rerunning a window
+asks the same ranges and rewrites the same rows. A day missed by an earlier failure is
+caught up by the next run (its bars are staged under the window's first ``as_of``).
+Instruments with an active signal (non-zero direction or target at the latest date on or
+before the window's end) are fetched first, so a tight rate limit serves them before the
+rest. Other sources (the bundled ``sample``) fetch the whole window in one call, as before.
+
+Vendor failures do not stop the stage: each is retried, sent to the fallback source when
+one is configured, and logged; the stage fails only when every market data source failed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
+import psycopg
 
 from macroquant.calendars import previous_session, session_on_or_after
 from macroquant.config.settings import Settings
 from macroquant.db.bulk import copy_rows, read_frame, upsert_rows
 from macroquant.db.connection import transaction
+from macroquant.errors import SourceError
 from macroquant.pipeline.context import StageContext
-from macroquant.sources import load_adapter, sample
+from macroquant.sources import sample
+from macroquant.sources.fetch import (
+    BarRequest,
+    FetchController,
+    FetchOptions,
+    FetchOutcome,
+    SourceSpec,
+    load_source_specs,
+    write_outcomes,
+)
 
 STAGING_COLUMNS = ["source_id", "as_of", "row_number", "symbol", "trade_date", "open", "high",
                    "low", "close", "adj_close", "volume"]
@@ -47,36 +74,130 @@ def assign_as_of(trade_dates: pd.Series, start: date, end: date) -> pd.Series:
     return as_of.fillna(pd.Timestamp(end)).clip(pd.Timestamp(start), pd.Timestamp(end))
 
 
-def run(context: StageContext) -> dict[str, int]:
-    """Fetch the window's bars into staging and its newly public economic values."""
+def fetch_options(spec: SourceSpec) -> FetchOptions:
+    """The fetch-control keys of a source's config (its adapter's own keys are ignored)."""
+    return FetchOptions.model_validate(
+        {k: v for k, v in spec.config.items() if k in FetchOptions.model_fields})
+
+
+def incremental_starts(last_bars: pd.Series, first: date, options: FetchOptions) -> pd.Series:
+    """Per instrument, the first date to fetch: the day after its last bar before the window
+    less ``overlap_days``, at most ``first``, at least ``first - max_catchup_days``; an
+    instrument with no earlier bar starts at ``first``. Pure and vectorised."""
+    floor = pd.Timestamp(first - timedelta(days=options.max_catchup_days))
+    wanted = pd.to_datetime(last_bars) + pd.Timedelta(days=1 - options.overlap_days)
+    return wanted.fillna(pd.Timestamp(first)).clip(floor, pd.Timestamp(first))
+
+
+def owned_instruments(conn: psycopg.Connection, source_id: str, first: date,
+                      end: date) -> pd.DataFrame:
+    """Active instruments of ``source_id``: symbol, vendor symbol, last bar before ``first``
+    and whether a strategy holds a signal or target on it, active ones first."""
+    return read_frame(conn, """
+        WITH latest_signal AS (SELECT max(as_of) AS as_of FROM signals WHERE as_of <= %s),
+             latest_target AS (SELECT max(as_of) AS as_of FROM targets WHERE as_of <= %s),
+             active AS (
+                 SELECT s.instrument_id FROM signals s JOIN latest_signal l USING (as_of)
+                 WHERE s.direction <> 0
+                 UNION
+                 SELECT t.instrument_id FROM targets t JOIN latest_target l USING (as_of)
+                 WHERE t.target_quantity <> 0)
+        SELECT i.symbol, i.vendor_symbol,
+               (SELECT max(m.trade_date) FROM market_data m
+                WHERE m.instrument_id = i.instrument_id AND m.trade_date < %s) AS last_bar,
+               i.instrument_id IN (SELECT instrument_id FROM active) AS has_signal
+        FROM instruments i WHERE i.source_id = %s AND i.active
+        ORDER BY has_signal DESC, i.symbol""", (end, end, first, source_id))
+
+
+def plan_bar_requests(conn: psycopg.Connection, spec: SourceSpec, first: date, last: date
+                      ) -> tuple[list[BarRequest], dict[str, str]]:
+    """The requests one market data source gets for a window, and its vendor symbols."""
+    options = fetch_options(spec)
+    if not options.incremental:
+        return [BarRequest(first, last, None)], {}
+    owned = owned_instruments(conn, spec.source_id, first, last)
+    starts = incremental_starts(owned["last_bar"], first, options)
+    requests = [BarRequest(start.date(), last, (symbol,))
+                for symbol, start in zip(owned["symbol"], starts, strict=True)]
+    return requests, dict(zip(owned["symbol"], owned["vendor_symbol"], strict=True))
+
+
+def _stored_secrets(conn: psycopg.Connection, specs: Sequence[SourceSpec]) -> dict[str, str]:
+    """Values of the secrets the enabled sources name (read now, while connected)."""
+    from macroquant.security.secrets import get_secret
+
+    names = sorted({s.credentials_ref for s in specs if s.credentials_ref})
+    stored = {row[0] for row in conn.execute(
+        "SELECT name FROM secrets WHERE name = ANY(%s)", (names,)).fetchall()}
+    return {name: get_secret(conn, name) for name in names if name in stored}
+
+
+def _stage_bars(conn: psycopg.Connection, bars: pd.DataFrame, served: set[str],
+                context: StageContext) -> int:
+    written = 0
+    for source_id in sorted(served):
+        conn.execute("DELETE FROM market_data_staging WHERE source_id = %s "
+                     "AND as_of BETWEEN %s AND %s", (source_id, context.start, context.end))
+        rows = bars.loc[bars["source_id"] == source_id].reset_index(drop=True)
+        rows["as_of"] = assign_as_of(rows["trade_date"], context.start, context.end)
+        rows["row_number"] = np.arange(len(rows), dtype=np.int64)
+        written += copy_rows(conn, "market_data_staging", rows, STAGING_COLUMNS)
+    return written
+
+
+def run(context: StageContext, controller: FetchController | None = None) -> dict[str, int]:
+    """Fetch the window's bars into staging and its newly public economic values.
+
+    ``controller`` is for tests (a fake clock, fake adapters); by default one is built from
+    the ``data_sources`` rows."""
     first, last = fetch_span(context.start, context.end)
-    written = {"market_data_staging": 0, "economic_indicators": 0}
     with transaction(context.url) as conn:
         sample.register(conn)
-        sources = read_frame(conn, """SELECT source_id, kind, adapter FROM data_sources
-                                      WHERE enabled AND kind IN ('market_data', 'economic')
-                                      ORDER BY priority DESC, source_id""")
-        for source in sources.itertuples():
-            adapter = load_adapter(source.adapter)
-            if source.kind == "market_data":
-                bars = adapter.fetch_bars(first, last)
-                bars.insert(0, "source_id", source.source_id)
-                bars["as_of"] = assign_as_of(bars["trade_date"], context.start, context.end)
-                bars["row_number"] = np.arange(len(bars), dtype=np.int64)
-                conn.execute("DELETE FROM market_data_staging WHERE source_id = %s "
-                             "AND as_of BETWEEN %s AND %s",
-                             (source.source_id, context.start, context.end))
-                written["market_data_staging"] += copy_rows(conn, "market_data_staging", bars,
-                                                            STAGING_COLUMNS)
-            else:
-                # Everything public by the window's end; unchanged rows are left alone,
-                # so this costs little and also picks up late corrections.
-                observations = adapter.fetch_observations()
-                keep = observations["realtime_start"] <= pd.Timestamp(last)
-                written["economic_indicators"] += upsert_rows(
-                    conn, "economic_indicators", observations.loc[keep],
-                    ["series_id", "observation_date", "realtime_start"],
-                    ["value", "vintage_kind", "source_id"])
+        specs = load_source_specs(conn)
+        enabled = [s for s in specs.values()
+                   if s.enabled and s.kind in ("market_data", "economic")]
+        plans = {s.source_id: plan_bar_requests(conn, s, first, last)
+                 for s in enabled if s.kind == "market_data"}
+        secrets = _stored_secrets(conn, enabled)
+    controller = controller or FetchController(specs, lookup_secret=secrets.get)
+
+    outcomes: list[FetchOutcome] = []
+    frames, served = [], set()
+    for source_id, (requests, vendor_symbols) in plans.items():
+        result = controller.fetch_bars(source_id, requests, vendor_symbols)
+        outcomes += result.outcomes
+        frames.append(result.bars)
+        served |= {o.source_id for o in result.outcomes if o.ok}
+    observations = []
+    for spec in (s for s in enabled if s.kind == "economic"):
+        outcome = FetchOutcome(spec.source_id, "fetch_observations", None)
+        try:
+            # Everything public by the window's end; unchanged rows are left alone, so this
+            # costs little and also picks up late corrections.
+            frame = controller.call(spec.source_id, "fetch_observations", None, last,
+                                    outcome=outcome)
+            observations.append(frame.loc[frame["realtime_start"] <= pd.Timestamp(last)])
+            outcome.rows = len(observations[-1])
+        except SourceError as error:
+            outcome.error, outcome.transient = str(error), error.transient
+        outcomes.append(outcome)
+    write_outcomes(context.url, outcomes, context.run_id)
+    if plans and not served:
+        raise SourceError(", ".join(plans), "every market data source failed for the window "
+                          f"{context.start}..{context.end}; see system_logs",
+                          transient=True)
+
+    written = {"market_data_staging": 0, "economic_indicators": 0}
+    with transaction(context.url) as conn:
+        bars = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        if served:
+            written["market_data_staging"] = _stage_bars(conn, bars, served, context)
+        for frame in observations:
+            written["economic_indicators"] += upsert_rows(
+                conn, "economic_indicators", frame,
+                ["series_id", "observation_date", "realtime_start"],
+                ["value", "vintage_kind", "source_id"])
     return written
 
 
