@@ -1,27 +1,44 @@
-"""Stage 4 — signals: run every enabled strategy over the window's features.
+"""Stage 4 — signals: run every enabled strategy over the window.
 
 Input: ``data_checks`` (gate: every session of the window validated with no failure),
-``features``, ``instruments``, the strategy YAML files.
+``market_data`` (history up to the window's end), ``economic_indicators`` (point-in-time,
+for macro rules), ``quarantine`` (the per-instrument anomaly gate), ``instruments``, the
+strategy YAML files.
 Output: ``strategies`` (upserted from the YAML), ``signals`` rows ``(as_of, strategy_id,
-instrument_id, strength, direction, confidence)``.
+instrument_id, strength, direction, confidence)``; an ERROR row in ``system_logs`` for each
+strategy that raised.
 Idempotency key: ``as_of`` in the window (signals replaced).
 
-Confidence is 1.0 for the built-in rules (deterministic functions of the data); it is
-there for model-based strategies that report their own.
+Features are computed here once, over each instrument's whole history up to ``end``, for
+the union of what the strategies ask for (the same :func:`compute_features` the features
+stage stores), so stateful rules (hysteresis, decay, walk-forward models) see their
+history whatever the window. A strategy that raises is skipped for the run: it writes no
+signal row, so the portfolio stage sizes nothing for it and no order follows; the others
+continue. Confidence is 1.0 for deterministic rules; model-based rules report their own.
 """
 
 from __future__ import annotations
 
-import numpy as np
+import os
+from datetime import date
+
 import pandas as pd
 import psycopg
 from psycopg.types.json import Jsonb
 
+from macroquant.calendars import sessions as calendar_sessions
 from macroquant.db.bulk import copy_rows, read_frame
 from macroquant.db.connection import transaction
+from macroquant.economics.point_in_time import read_panel_as_of
 from macroquant.errors import ConfigError, DataQualityError
+from macroquant.features.catalog import BAR_FIELDS, MAX_FILL_SESSIONS, compute_features, needs_bars
 from macroquant.pipeline.context import StageContext
+from macroquant.pipeline.logs import write_system_log
+from macroquant.strategies.engine import StrategyJob, run_jobs
 from macroquant.strategies.loader import LoadedStrategy, load_strategies
+
+# Independent strategies run on this many threads (the machine's cores, at most 4).
+WORKERS = min(4, os.cpu_count() or 1)
 
 
 def check_data_gate(conn: psycopg.Connection, context: StageContext) -> None:
@@ -62,23 +79,6 @@ def register_strategies(conn: psycopg.Connection, strategies: list[LoadedStrateg
     return dict(rows)
 
 
-def load_feature_panels(
-    conn: psycopg.Connection, context: StageContext, names: set[str]
-) -> dict[str, pd.DataFrame]:
-    """Wide panels (window sessions × instrument_id) of the named features."""
-    rows = read_frame(conn, """SELECT as_of, instrument_id, feature, value FROM features
-                               WHERE as_of BETWEEN %s AND %s AND feature = ANY(%s)""",
-                      (context.start, context.end, sorted(names)))
-    rows["as_of"] = pd.to_datetime(rows["as_of"])
-    index = pd.DatetimeIndex(pd.to_datetime(context.sessions))
-    panels = {}
-    for name in names:
-        subset = rows[rows["feature"] == name]
-        panel = subset.pivot(index="as_of", columns="instrument_id", values="value")
-        panels[name] = panel.astype(float).reindex(index)
-    return panels
-
-
 def universe_ids(item: LoadedStrategy, instrument_ids: dict[str, int]) -> list[int]:
     """instrument_ids of a strategy's universe; an unknown symbol is a config error."""
     unknown = [s for s in item.config.universe if s not in instrument_ids]
@@ -88,32 +88,119 @@ def universe_ids(item: LoadedStrategy, instrument_ids: dict[str, int]) -> list[i
     return [instrument_ids[s] for s in item.config.universe]
 
 
+def load_market_panels(
+    conn: psycopg.Connection, end: date, with_bars: bool
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, pd.DataFrame] | None]:
+    """Raw close, back-adjusted close and (``with_bars``) back-adjusted open/high/low, wide
+    (trading sessions × instrument_id) up to ``end``. Open/high/low are scaled by the
+    day's ``adj_close / close``."""
+    bars = read_frame(conn, """SELECT instrument_id, trade_date, open, high, low, close,
+                                      COALESCE(adj_close, close) AS adjusted
+                               FROM market_data WHERE trade_date <= %s""", (end,))
+    bars["trade_date"] = pd.to_datetime(bars["trade_date"])
+    if bars.empty:
+        empty = pd.DataFrame(dtype=float)
+        return empty, empty, ({f: empty for f in BAR_FIELDS} if with_bars else None)
+    index = pd.DatetimeIndex(calendar_sessions(bars["trade_date"].min().date(), end))
+
+    def wide(values: pd.Series) -> pd.DataFrame:
+        frame = pd.DataFrame({"d": bars["trade_date"], "i": bars["instrument_id"], "v": values})
+        return frame.pivot(index="d", columns="i", values="v").astype(float).reindex(index)
+
+    raw, adjusted = wide(bars["close"]), wide(bars["adjusted"])
+    adjusted_bars = None
+    if with_bars:
+        factor = bars["adjusted"].astype(float) / bars["close"].astype(float)
+        adjusted_bars = {f: wide(bars[f].astype(float) * factor)
+                         .ffill(limit=MAX_FILL_SESSIONS) for f in BAR_FIELDS}
+    return raw, adjusted, adjusted_bars
+
+
+def load_macro_panel(conn: psycopg.Connection, names: set[str], index: pd.DatetimeIndex,
+                     raw_close: pd.DataFrame, instrument_ids: dict[str, int],
+                     asked_by: dict[str, str]) -> pd.DataFrame:
+    """Point-in-time macro inputs (dates × name): an economic series as public on each
+    date, or a market instrument's close (e.g. ``VIX``). An unknown name is a config error
+    naming the strategy file that asked for it."""
+    if not names:
+        return pd.DataFrame(index=index)
+    series = {row[0] for row in conn.execute(
+        "SELECT series_id FROM economic_series WHERE series_id = ANY(%s)", (sorted(names),))}
+    unknown = sorted(names - series - set(instrument_ids))
+    if unknown:
+        raise ConfigError(asked_by[unknown[0]], "parameters",
+                          f"macro input '{unknown[0]}' is neither an economic series nor an "
+                          "instrument (see `macroquant econ list` / the instruments table)")
+    columns: dict[str, pd.Series] = {}
+    if series:
+        panel = read_panel_as_of(conn, sorted(series), index)
+        columns.update({name: panel[name].reindex(index) for name in series})
+    for name in sorted(names - series):
+        close = raw_close.get(instrument_ids[name])
+        columns[name] = (close.ffill(limit=MAX_FILL_SESSIONS) if close is not None
+                         else pd.Series(float("nan"), index=index))
+    return pd.DataFrame(columns, index=index)
+
+
+def load_flagged(conn: psycopg.Connection, context: StageContext,
+                 instrument_ids: dict[str, int]) -> pd.DataFrame:
+    """True per (session, instrument_id) that has a quarantined market-data row for the
+    window (the anomaly gate)."""
+    rows = read_frame(conn, """SELECT DISTINCT as_of, symbol FROM quarantine
+                               WHERE dataset = 'market_data' AND as_of BETWEEN %s AND %s
+                                 AND symbol IS NOT NULL""", (context.start, context.end))
+    rows = rows[rows["symbol"].isin(instrument_ids)]
+    if rows.empty:
+        return pd.DataFrame(dtype=bool)
+    rows["as_of"] = pd.to_datetime(rows["as_of"])
+    rows["instrument_id"] = rows["symbol"].map(instrument_ids)
+    rows["flag"] = True
+    return rows.pivot_table(index="as_of", columns="instrument_id", values="flag",
+                            aggfunc="any").astype(bool)
+
+
 def run(context: StageContext) -> dict[str, int]:
     """Generate and store every enabled strategy's signals for the window."""
     strategies = load_strategies(context.settings.strategies_dir)
     with transaction(context.url) as conn:
         check_data_gate(conn, context)
         strategy_ids = register_strategies(conn, strategies)
-        instrument_ids = dict(conn.execute("SELECT symbol, instrument_id FROM instruments")
-                              .fetchall())
+        meta = read_frame(conn, "SELECT instrument_id, symbol, asset_class FROM instruments")
+        instrument_ids = dict(zip(meta["symbol"], meta["instrument_id"], strict=True))
+        asset_classes = pd.Series(meta["asset_class"].to_numpy(), index=meta["instrument_id"])
+        jobs = [StrategyJob(name=item.config.name, strategy=item.strategy,
+                            columns=universe_ids(item, instrument_ids),
+                            filters=item.config.filters, long_only=item.config.long_only)
+                for item in strategies]
         needed = set().union(*(s.strategy.required_features() for s in strategies))
-        panels = load_feature_panels(conn, context, needed)
+        raw, adjusted, bars = load_market_panels(conn, context.end, needs_bars(needed))
+        features = compute_features(needed, raw, adjusted, bars)
+        asked_by = {name: item.source_file for item in strategies
+                    for name in item.strategy.required_macro()}
+        macro = load_macro_panel(conn, set(asked_by), raw.index, raw, instrument_ids,
+                                 asked_by)
+        window = pd.DatetimeIndex(pd.to_datetime(context.sessions))
+        result = run_jobs(jobs, features, macro=macro, asset_classes=asset_classes,
+                          flagged=load_flagged(conn, context, instrument_ids),
+                          window=window, workers=WORKERS)
+        for name, error in sorted(result.errors.items()):
+            write_system_log(conn, "ERROR", "macroquant.signals",
+                             f"strategy {name} raised and was skipped for this run (no "
+                             f"signal, no order): {error}", context.run_id,
+                             {"strategy": name, "start": str(context.start),
+                              "end": str(context.end)})
         frames = []
-        for item in strategies:
-            columns = universe_ids(item, instrument_ids)
-            inputs = {name: panels[name].reindex(columns=columns)
-                      for name in item.strategy.required_features()}
-            strength = item.strategy.generate(inputs).clip(-1.0, 1.0)
-            long = strength.stack().rename("strength").reset_index()
-            long.columns = ["as_of", "instrument_id", "strength"]
-            long["strategy_id"] = strategy_ids[item.config.name]
-            frames.append(long)
-        signals = pd.concat(frames, ignore_index=True).dropna(subset=["strength"])
-        signals["direction"] = np.sign(signals["strength"]).astype(int)
-        signals["confidence"] = 1.0
+        for name, rows in result.signals.items():
+            rows = rows.rename(columns={"instrument": "instrument_id"})
+            rows["strategy_id"] = strategy_ids[name]
+            frames.append(rows)
+        columns = ["as_of", "strategy_id", "instrument_id", "strength", "direction",
+                   "confidence"]
+        signals = (pd.concat(frames, ignore_index=True) if frames
+                   else pd.DataFrame(columns=columns))
         signals = signals.sort_values(["as_of", "strategy_id", "instrument_id"])
         conn.execute("DELETE FROM signals WHERE as_of BETWEEN %s AND %s",
                      (context.start, context.end))
-        written = copy_rows(conn, "signals", signals, ["as_of", "strategy_id", "instrument_id",
-                                                       "strength", "direction", "confidence"])
-    return {"signals": written, "strategies": len(strategies)}
+        written = copy_rows(conn, "signals", signals, columns)
+    return {"signals": written, "strategies": len(strategies) - len(result.errors),
+            "failed_strategies": len(result.errors)}

@@ -5,28 +5,106 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from macroquant.config.settings import config_error_from_validation, read_yaml_mapping
 from macroquant.errors import ConfigError
-from macroquant.strategies import builtin  # noqa: F401  (registers the built-in rules)
+from macroquant.strategies import (  # noqa: F401  (imported to @register the built-ins)
+    builtin,
+    macro,
+    mean_reversion,
+    ml,
+    moving_average,
+    patterns,
+    trend,
+)
 from macroquant.strategies.base import Strategy, registered_rules, strategy_class
+from macroquant.strategies.plugins import load_custom_class
+
+CUSTOM_TYPE = "custom"
+
+
+class SizingConfig(BaseModel):
+    """How the backtester and the portfolio stage turn strengths into positions."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    method: Literal["volatility_target", "full_equity", "equal_weight"] = "volatility_target"
+
+
+class ExecutionConfig(BaseModel):
+    """When a signal trades and what it costs; ``None`` means the trading configuration's
+    default."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    price: Literal["next_open", "next_close"] = "next_open"
+    commission_bps: float | None = Field(None, ge=0)
+    slippage_bps: float | None = Field(None, ge=0)
+    commission_per_share: float | None = Field(None, ge=0)
+    spread_bps: float | None = Field(None, ge=0)
+    max_volume_participation: float | None = Field(None, gt=0, le=1)
+
+
+class FilterConfig(BaseModel):
+    """Signal filters applied after ``generate`` (see :mod:`macroquant.strategies.filters`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    min_strength: float = Field(0.0, ge=0, lt=1, description="|strength| below this is 0")
+    half_life: float | None = Field(None, gt=0, description="sessions for an unchanged "
+                                    "signal to fade to half its strength")
+    anomaly_gate: bool = Field(True, description="no signal on an instrument whose data "
+                               "checks failed that day")
+
+
+class MonitoringConfig(BaseModel):
+    """Bounds on a strategy's live and backtest performance; leaving them logs an alert."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    window: int = Field(63, ge=5, le=2520, description="sessions in the rolling Sharpe")
+    min_rolling_sharpe: float | None = None
+    max_drawdown: float | None = Field(None, gt=0, le=1)
 
 
 class StrategyConfig(BaseModel):
-    """One strategy file. ``parameters`` are checked by the rule's own typed model."""
+    """One strategy file. ``parameters`` are checked by the rule's own typed model.
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    A built-in names ``type`` and ``rule``; a custom strategy names ``class:
+    package.module:ClassName`` instead (its ``type`` is then ``custom`` and its ``rule`` the
+    class path).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]{1,62}$")
     type: str
     rule: str
+    class_path: str | None = Field(None, alias="class",
+                                   pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
     description: str = ""
     universe: list[str] = Field(min_length=1)
-    weight: float = Field(gt=0, le=1, description="share of the portfolio's risk budget")
+    weight: float = Field(1.0, gt=0, le=1, description="share of the portfolio's risk budget")
     enabled: bool = True
     parameters: dict[str, object] = Field(default_factory=dict)
+    long_only: bool = False
+    sizing: SizingConfig = Field(default_factory=SizingConfig)
+    execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
+    filters: FilterConfig = Field(default_factory=FilterConfig)
+    monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _custom_class_names_type_and_rule(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("class") is not None:
+            data = dict(data)
+            if data.setdefault("type", CUSTOM_TYPE) != CUSTOM_TYPE:
+                raise ValueError(f"a strategy with 'class' has type '{CUSTOM_TYPE}' (or none)")
+            data.setdefault("rule", data["class"])
+        return data
 
 
 class LoadedStrategy(BaseModel):
@@ -44,6 +122,20 @@ class LoadedStrategy(BaseModel):
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
+def _strategy_class_for(path: Path, config: StrategyConfig) -> type[Strategy]:
+    """The registered built-in or the imported custom class a file names."""
+    if config.class_path is not None:
+        return load_custom_class(path, config.class_path)
+    try:
+        return strategy_class(config.type, config.rule)
+    except KeyError:
+        rules = registered_rules()
+        field = "type" if config.type not in rules else "rule"
+        known = "; ".join(f"type {t}: rules {', '.join(r)}" for t, r in rules.items())
+        raise ConfigError(str(path), field,
+                          f"unknown strategy {config.type}/{config.rule} ({known})") from None
+
+
 def load_strategy_file(path: Path) -> LoadedStrategy:
     """Validate one strategy YAML file and instantiate its rule."""
     data = read_yaml_mapping(path)
@@ -51,14 +143,7 @@ def load_strategy_file(path: Path) -> LoadedStrategy:
         config = StrategyConfig.model_validate(data)
     except ValidationError as exc:
         raise config_error_from_validation(path, exc) from exc
-    try:
-        cls = strategy_class(config.type, config.rule)
-    except KeyError:
-        rules = registered_rules()
-        field = "type" if config.type not in rules else "rule"
-        known = "; ".join(f"type {t}: rules {', '.join(r)}" for t, r in rules.items())
-        raise ConfigError(str(path), field,
-                          f"unknown strategy {config.type}/{config.rule} ({known})") from None
+    cls = _strategy_class_for(path, config)
     try:
         parameters = cls.parameters_model.model_validate(config.parameters)
     except ValidationError as exc:
@@ -67,7 +152,12 @@ def load_strategy_file(path: Path) -> LoadedStrategy:
         raise ConfigError(str(path), field, str(error).split(": ", 2)[-1]) from exc
     if len(set(config.universe)) != len(config.universe):
         raise ConfigError(str(path), "universe", "lists an instrument twice")
-    return LoadedStrategy(config=config, source_file=str(path), strategy=cls(parameters))
+    try:
+        strategy = cls(parameters)
+    except Exception as exc:  # a custom class's constructor is user code
+        raise ConfigError(str(path), "class" if config.class_path else "rule",
+                          f"creating {config.rule} failed: {type(exc).__name__}: {exc}") from exc
+    return LoadedStrategy(config=config, source_file=str(path), strategy=strategy)
 
 
 def load_strategies(directory: Path) -> list[LoadedStrategy]:
