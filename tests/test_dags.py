@@ -131,6 +131,17 @@ def test_daily_is_resolve_window_then_the_stages_in_a_chain(daily: Any, daily_mo
     assert daily.get_task("reports").downstream_task_ids == set()
 
 
+def test_intraday_refreshes_publishes_then_slices(dagbag: Any) -> None:
+    intraday = dagbag.dags["macroquant_intraday"]
+    assert intraday.timetable.expression == "*/15 * * * *"
+    assert intraday.catchup is False and intraday.max_active_runs == 1
+    assert set(intraday.tags) == {"macroquant", "intraday"}
+    expected = ["refresh_bars", "publish_bars", "execution_slices"]
+    assert [t.task_id for t in intraday.topological_sort()] == expected
+    for upstream, downstream in zip(expected, expected[1:], strict=False):
+        assert intraday.get_task(downstream).upstream_task_ids == {upstream}
+
+
 def test_parsing_the_dag_file_does_no_heavy_work(airflow_env: Path) -> None:
     """Import the file in a fresh interpreter with sockets blocked; record what it loads."""
     probe = f"""

@@ -13,7 +13,7 @@ bar. Outside market hours of an instrument it does nothing for it.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from functools import lru_cache
 
 import exchange_calendars as xcals
@@ -130,4 +130,15 @@ def refresh_latest_bars(settings: Settings, as_of: datetime,
     return counts
 
 
-__all__ = ["open_session", "refresh_latest_bars", "session_bar"]
+def open_sessions(settings: Settings, as_of: datetime) -> list[date]:
+    """The session dates of the exchanges of active instruments that are open at ``as_of``
+    (timezone-aware): what an intraday run refreshes and then publishes."""
+    if as_of.tzinfo is None:
+        raise ValueError(f"as_of {as_of} has no time zone; pass an aware datetime (UTC)")
+    now = pd.Timestamp(as_of).tz_convert("UTC").floor("min")
+    calendars = sorted(set(_candidates(database_url(settings))["calendar"]))
+    opened = (open_session(calendar, now) for calendar in calendars)
+    return sorted({session.date() for session, _ in filter(None, opened)})
+
+
+__all__ = ["open_session", "open_sessions", "refresh_latest_bars", "session_bar"]

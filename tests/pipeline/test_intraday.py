@@ -11,7 +11,7 @@ import pytest
 
 from macroquant.db.connection import connect, transaction
 from macroquant.errors import SourceError
-from macroquant.pipeline.intraday import refresh_latest_bars, session_bar
+from macroquant.pipeline.intraday import open_sessions, refresh_latest_bars, session_bar
 from macroquant.sources.fetch import FetchController, RetryPolicy, load_source_specs
 
 
@@ -122,3 +122,18 @@ def test_naive_time_is_refused(setup):
     settings, _ = setup
     with pytest.raises(ValueError, match="no time zone"):
         refresh_latest_bars(settings, datetime(2024, 3, 15, 14, 0))  # noqa: DTZ001
+
+
+def test_open_sessions_follow_each_instruments_calendar(setup):
+    settings, _ = setup
+    # Friday 2024-03-15 15:00 UTC = 11:00 New York: XNYS and 24/7 both trade that day
+    assert [d.isoformat() for d in open_sessions(
+        settings, datetime(2024, 3, 15, 15, 0, tzinfo=UTC))] == ["2024-03-15"]
+    # Saturday: only the crypto calendar is open
+    assert [d.isoformat() for d in open_sessions(
+        settings, datetime(2024, 3, 16, 15, 0, tzinfo=UTC))] == ["2024-03-16"]
+    # Friday 22:00 UTC = 18:00 New York: XNYS closed, crypto open
+    assert [d.isoformat() for d in open_sessions(
+        settings, datetime(2024, 3, 15, 22, 0, tzinfo=UTC))] == ["2024-03-15"]
+    with pytest.raises(ValueError, match="no time zone"):
+        open_sessions(settings, datetime(2024, 3, 15, 15, 0))
