@@ -3,7 +3,9 @@
 The key never enters the database. It is read from, in order:
 
 1. the environment variable ``MACROQUANT_FERNET_KEY`` (a url-safe base64 Fernet key);
-2. the key file ``$MACROQUANT_HOME/secret.key``, created with mode 0600 on first use.
+2. the OS keyring (service ``macroquant``, entry ``fernet-key``), only when the optional
+   ``keyring`` package is installed and holds that entry;
+3. the key file ``$MACROQUANT_HOME/secret.key``, created with mode 0600 on first use.
 
 Back the key up separately from the database: without it the stored secrets cannot be read.
 Each row records the fingerprint of the key that encrypted it, so reading with another key
@@ -43,7 +45,9 @@ KEY_ENV = "MACROQUANT_FERNET_KEY"
 KEY_FILE_NAME = "secret.key"
 NAME_PATTERN = re.compile(r"^[A-Z][A-Z0-9_]{1,63}$")
 MAX_VALUE_BYTES = 64 * 1024
-ACTIONS = ("set", "list", "delete")
+ACTIONS = ("set", "list", "delete", "rotate-key")
+KEYRING_SERVICE = "macroquant"
+KEYRING_ENTRY = "fernet-key"
 
 
 class SecretsError(MacroQuantError):
@@ -101,18 +105,57 @@ def _create_key_file(path: Path) -> bytes:
     return key
 
 
+def keyring_module() -> Any | None:
+    """The ``keyring`` package when it is installed (it is optional), else None."""
+    try:
+        import keyring
+    except ImportError:
+        return None
+    return keyring
+
+
+def read_keyring_key() -> bytes | None:
+    """The key stored in the OS keyring, or None (no keyring package, no entry, or no
+    usable keyring backend on this host)."""
+    module = keyring_module()
+    if module is None:
+        return None
+    try:
+        value = module.get_password(KEYRING_SERVICE, KEYRING_ENTRY)
+    except Exception as exc:  # keyring.errors.KeyringError / NoKeyringError: no backend
+        log.info("OS keyring not usable (%s); using the key file", type(exc).__name__)
+        return None
+    return _checked_key(value, "the key in the OS keyring") if value else None
+
+
+def key_source(settings: Settings, environ: Mapping[str, str] | None = None) -> str:
+    """Where :func:`load_key` takes the key from: ``env``, ``keyring``, ``file`` or
+    ``none`` (no key yet)."""
+    env = os.environ if environ is None else environ
+    if env.get(KEY_ENV):
+        return "env"
+    if read_keyring_key() is not None:
+        return "keyring"
+    return "file" if key_file_path(settings).exists() else "none"
+
+
 def load_key(
     settings: Settings | None = None,
     environ: Mapping[str, str] | None = None,
     create: bool = True,
 ) -> bytes:
-    """The Fernet key: ``$MACROQUANT_FERNET_KEY``, else ``$MACROQUANT_HOME/secret.key``.
+    """The Fernet key: ``$MACROQUANT_FERNET_KEY``, else the OS keyring entry (when the
+    optional ``keyring`` package is installed and has one), else
+    ``$MACROQUANT_HOME/secret.key``.
 
-    With ``create`` the key file is generated (mode 0600) when neither exists.
+    With ``create`` the key file is generated (mode 0600) when none exists.
     """
     env = os.environ if environ is None else environ
     if env.get(KEY_ENV):
         return _checked_key(env[KEY_ENV], f"${KEY_ENV}")
+    from_keyring = read_keyring_key()
+    if from_keyring is not None:
+        return from_keyring
     settings = settings or load_settings(dict(env))
     path = key_file_path(settings)
     if path.exists():
@@ -279,7 +322,8 @@ def secrets_command(
     stdin: IO[str] | None = None,
     prompt: Callable[[str], str] = getpass.getpass,
 ) -> tuple[int, str]:
-    """``macroquant secrets set NAME | list | delete NAME``: return (exit code, output).
+    """``macroquant secrets set NAME | list | delete NAME | rotate-key``: return (exit code,
+    output). ``rotate-key`` is :func:`macroquant.security.key_rotation.rotate_key_command`.
 
     ``set`` never takes the value from the command line (it would land in shell history and
     ``ps``): it reads standard input when ``value_from_stdin`` is true (or, when it is None,
@@ -293,6 +337,10 @@ def secrets_command(
                 raise SecretsError(f"macroquant secrets {action} needs a NAME")
             validate_name(name)
         environ = dict(os.environ)
+        if action == "rotate-key":
+            from macroquant.security.key_rotation import rotate_key_command
+
+            return rotate_key_command(settings, environ)
         if action == "set":
             assert name is not None
             value = _read_value(name, value_from_stdin, stdin, prompt)
