@@ -244,7 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     summary.set_defaults(handler=cmd_summary)
 
     secrets = sub.add_parser("secrets", help="encrypted API keys and broker credentials")
-    secrets.add_argument("action", choices=["set", "list", "delete"])
+    secrets.add_argument("action", choices=["set", "list", "delete", "rotate-key"])
     secrets.add_argument("name", nargs="?")
     secrets.add_argument("--stdin", action="store_true", default=None,
                          help="set: read the value from standard input (never from argv)")
@@ -291,11 +291,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     from macroquant.security.masking import install_secret_masking
 
     install_secret_masking()
+    from macroquant.logging_setup import configure_file_logging
+
+    settings = load_settings()
+    configure_file_logging(settings)
     if args.command == "run" and args.run_command == "backfill" and args.end < args.start:
         print("error: --end is before --start", file=sys.stderr)
         return 2
     try:
-        return args.handler(args, load_settings())
+        return args.handler(args, settings)
     except MacroQuantError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

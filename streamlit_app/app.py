@@ -18,6 +18,7 @@ import streamlit as st
 from plotly.subplots import make_subplots
 from streamlit.delta_generator import DeltaGenerator
 
+from macroquant.auth.dashboard_login import require_login
 from macroquant.config.settings import Settings, load_settings
 from macroquant.db.connection import connect, database_url, mask_password
 from macroquant.errors import DatabaseUnavailableError
@@ -347,7 +348,14 @@ def main() -> None:
     try:
         url = url or _embedded_url(str(settings.pgdata_dir), settings)
         notice.caption(f"Database {mask_password(url)} · read-only")
-        render(_connection(url), page)
+        conn = _connection(url)
+        if dd.login_required(conn):
+            require_login(settings)
+        elif dd.schema_present(conn):
+            st.sidebar.warning("No users yet: anyone who can reach this page can view it. "
+                               "Add one with `macroquant users add NAME --role admin` to "
+                               "require a login.")
+        render(conn, page)
     except DatabaseUnavailableError as exc:
         notice.error(f"Database unavailable: {exc}")
     except psycopg.OperationalError as exc:

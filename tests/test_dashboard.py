@@ -359,3 +359,24 @@ def test_app_with_an_unreachable_database_shows_the_masked_url(monkeypatch, tmp_
     shown = [e.value for e in [*app.error, *app.caption, *app.markdown, *app.info]]
     assert not any("secret" in text for text in shown)
     assert not app.metric
+
+
+def test_dashboard_asks_for_a_login_once_a_user_exists(monkeypatch, tmp_path, seeded_url):
+    from macroquant.auth.users import create_user
+
+    app = _run_app(monkeypatch, tmp_path, seeded_url)
+    assert any("No users yet" in w.value for w in app.sidebar.warning)
+    with psycopg.connect(seeded_url) as connection:
+        create_user(connection, "vera", "correct horse battery", "viewer", actor="test",
+                    at=datetime(2024, 1, 6, tzinfo=UTC))
+    app = _run_app(monkeypatch, tmp_path, seeded_url)
+    assert not app.metric  # nothing shown before the login
+    app.text_input[0].input("vera")
+    app.text_input[1].input("wrong password")
+    app.button[0].click().run()
+    assert app.error and not app.metric
+    app.text_input[0].input("vera")
+    app.text_input[1].input("correct horse battery")
+    app.button[0].click().run()
+    assert _metric(app, "Equity") == "$1,003,900"
+    assert any("Logged in as **vera** (viewer)" in c.value for c in app.sidebar.caption)

@@ -43,6 +43,16 @@ def schema_present(conn: psycopg.Connection) -> bool:
     return bool(row and row[0])
 
 
+def login_required(conn: psycopg.Connection) -> bool:
+    """True once any enabled user exists: from then on the dashboard asks for a login.
+    (With no users, a fresh install stays viewable on 127.0.0.1.) Table: users."""
+    exists = conn.execute("SELECT to_regclass('users') IS NOT NULL").fetchone()[0]
+    if not exists:
+        return False
+    return bool(conn.execute("SELECT exists(SELECT 1 FROM users WHERE NOT disabled)"
+                             ).fetchone()[0])
+
+
 def has_pipeline_output(conn: psycopg.Connection) -> bool:
     """Whether any pipeline output exists. Tables: performance, positions, signals, orders,
     pipeline_runs, quarantine (one ``EXISTS`` probe each; the names are constants)."""

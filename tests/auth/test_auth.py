@@ -162,7 +162,7 @@ def test_dashboard_login(db_url, tmp_path):
         "import streamlit as st\n"
         "from pathlib import Path\n"
         "from tests.conftest import make_settings\n"
-        "from streamlit_app.login import require_login\n"
+        "from macroquant.auth.dashboard_login import require_login\n"
         f"user = require_login(make_settings(Path({str(tmp_path)!r}), {db_url!r}))\n"
         "st.write(f'hello {user.username} ({user.role.value})')\n")
     app = AppTest.from_file(str(script), default_timeout=60).run()
