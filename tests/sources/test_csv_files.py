@@ -69,7 +69,7 @@ def test_good_rows_are_published_and_bad_rows_quarantined_with_reasons(settings,
     reasons = dict(zip(quarantine["row_number"], quarantine["reason"], strict=True))
     assert reasons[6] == "close is missing"
     assert reasons[7] == "non-positive price"
-    assert reasons[8] == "high 49.0 / low 50.0 inconsistent with open 51.0 close 51.5"
+    assert reasons[8] == "high 49 / low 50 inconsistent with open 51 close 51.5"
     assert reasons[9] == "more than one row for this symbol and date"
 
     market = tables["market_data"]
@@ -130,17 +130,10 @@ def test_all_good_file_exits_zero_and_bad_rows_exit_one(settings, tmp_path):
      r"line 1 \(header\): missing column\(s\) volume"),
     (HEADER.replace("\n", ",note\n") + "A,2024-01-02,1,1,1,1,1,1,x\n",
      r"line 1 \(header\): unknown column\(s\) note"),
-    (HEADER + "A,2024-01-02,1,1,1,1,1,1\nA,2024-13-02,1,1,1,1,1,1\n",
-     r"line 3, column 'date': '2024-13-02' is not a date"),
-    (HEADER + "A,2024-01-02,1,1,1,1,1,1\nA,2024-01-03,1,1,1,1,1,1\nA,2024-01-04,1,x1,1,1,1,1\n",
-     r"line 4, column 'high': 'x1' is not a number"),
-    (HEADER + "A,2024-01-02,1,1,1,1,1,1\nA,2024-01-03,1,1,1,1,1,1,7\n",
-     r"line 3"),
-    (HEADER + "A,2024-01-02,1,1,1,1,1,1\n,2024-01-03,1,1,1,1,1,1\n",
-     r"line 3, column 'symbol': empty symbol"),
-    (HEADER, r"a header but no rows"),
-], ids=["missing-column", "extra-column", "bad-date", "bad-number", "field-count",
-        "empty-symbol", "no-rows"])
+    (HEADER + "A,2024-13-02,1,1,1,1,1,1\n", r"no row with a readable date; first problem: "
+                                            r"line 2: column 'date'"),
+    (HEADER, r"no row with a readable date"),
+], ids=["missing-column", "extra-column", "no-readable-date", "no-rows"])
 def test_malformed_file_names_line_and_column_and_writes_nothing(settings, tmp_path, text,
                                                                  expected):
     path = _write(tmp_path, text)
@@ -153,6 +146,46 @@ def test_malformed_file_names_line_and_column_and_writes_nothing(settings, tmp_p
         for table in ("data_sources", "instruments", "market_data_staging", "market_data",
                       "quarantine", "pipeline_runs"):
             assert conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0, table
+
+
+MALFORMED = HEADER + (
+    "A,2024-01-02,1,1.5,0.5,1.2,10,1.2\n"        # 2 good
+    "A,2024-13-03,1,1.5,0.5,1.2,10,1.2\n"        # 3 bad date
+    "A,2024-01-04,1,x1,0.5,1.2,10,1.2\n"         # 4 bad number
+    "A,2024-01-05,1,1.5,0.5,1.2,10,1.2,7\n"      # 5 one field too many
+    "\n"                                         # 6 blank line
+    ",2024-01-08,1,1.5,0.5,1.2,10,1.2\n"         # 7 empty symbol: staged, then quarantined
+    "A,2024-01-09,1,1.5,0.5,1.3,10,1.3\n"        # 8 good
+)
+
+
+def test_malformed_rows_are_quarantined_with_their_line_and_good_rows_published(
+        settings, tmp_path):
+    path = _write(tmp_path, MALFORMED)
+    result = ingest_csv(settings, path)
+    assert (result["rows_in"], result["published"], result["quarantined"]) == (7, 2, 5)
+    assert result["quarantined_by_check"] == {"malformed_row": 4, "missing_values": 1}
+    assert result["malformed_lines"] == [
+        "line 3: column 'date': '2024-13-03' is not a date (expected YYYY-MM-DD)",
+        "line 4: column 'high': 'x1' is not a number",
+        "line 5: expected 8 fields, found 9 fields",
+        "line 6: expected 8 fields, found a blank line"]
+    with psycopg.connect(settings.database_url) as conn:
+        kept = conn.execute("""SELECT row_number, dataset, raw_row->>'text' FROM quarantine
+                               ORDER BY row_number""").fetchall()
+        closes = [r[0] for r in conn.execute(
+            "SELECT close FROM market_data ORDER BY trade_date").fetchall()]
+    assert kept == [(3, "csv_file", "A,2024-13-03,1,1.5,0.5,1.2,10,1.2"),
+                    (4, "csv_file", "A,2024-01-04,1,x1,0.5,1.2,10,1.2"),
+                    (5, "csv_file", "A,2024-01-05,1,1.5,0.5,1.2,10,1.2,7"),
+                    (6, "csv_file", ""),
+                    (7, "market_data", None)]
+    assert closes == [1.2, 1.3]
+    code, message = ingest_csv_command(settings, path, "single_stock", "USD")
+    assert code == 1
+    assert message.startswith(f"error: {path}: 4 malformed row(s) kept in quarantine")
+    assert "line 4: column 'high': 'x1' is not a number" in message
+    assert "7 rows in, 2 published, 5 quarantined" in message
 
 
 def test_bad_option_is_an_error_before_anything_is_written(settings, tmp_path):

@@ -11,6 +11,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, field_validator
 
 SOURCE_ID = "csv"
+# quarantine dataset of rows that could not be read at all (they never reach staging)
+MALFORMED_DATASET = "csv_file"
 
 DATA_SOURCE: dict[str, object] = {
     "source_id": SOURCE_ID,

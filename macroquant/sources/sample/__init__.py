@@ -19,7 +19,8 @@ from macroquant.sources.sample.config import (
     SampleInstrument,
 )
 
-__all__ = ["SOURCE_ID", "fetch_bars", "fetch_observations", "register"]
+__all__ = ["SOURCE_ID", "fetch_bars", "fetch_corporate_actions", "fetch_observations",
+           "register"]
 
 
 def register(conn: psycopg.Connection) -> None:
@@ -38,6 +39,18 @@ def register(conn: psycopg.Connection) -> None:
     upsert_rows(conn, "economic_series", series, ["series_id"],
                 ["name", "frequency", "units", "asset_class", "source_id",
                  "publication_lag_days", "notes"])
+    actions = fetch_corporate_actions()
+    actions["source_id"] = SOURCE_ID
+    upsert_rows(conn, "corporate_actions", actions, ["symbol", "ex_date", "action"],
+                ["value", "source_id"])
+
+
+def fetch_corporate_actions() -> pd.DataFrame:
+    """Splits and dividends of the sample stocks, derived from the vendor's raw and
+    adjusted closes (Quandl WIKI via bokeh-sampledata): e.g. AAPL 2:1 on 2005-02-28."""
+    frames = [parse.corporate_actions_from_adjusted(i.symbol, client.bokeh_stock(i.vendor_symbol))
+              for i in INSTRUMENTS if i.dataset == "bokeh"]
+    return pd.concat(frames, ignore_index=True)
 
 
 def _instrument_bars(instrument: SampleInstrument) -> pd.DataFrame:

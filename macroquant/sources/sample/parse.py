@@ -85,3 +85,33 @@ def _observations(
             "value": values,
         }
     )
+
+
+ACTION_COLUMNS = ["symbol", "ex_date", "action", "value"]
+
+
+def corporate_actions_from_adjusted(symbol: str, payload: pd.DataFrame,
+                                    split_tolerance: float = 0.2) -> pd.DataFrame:
+    """Splits and cash dividends implied by a vendor's raw and back-adjusted closes.
+
+    The adjustment factor ``f = adj_close / close`` steps at each ex-date: by the split
+    ratio (new/old shares) for a split, by ``1 / (1 - D / previous close)`` for a cash
+    dividend ``D``. A step over ``split_tolerance`` is a split (ratio rounded to the nearest
+    quarter: 2, 3, 1.5, 0.5, …); a smaller step (over 1e-4) is a dividend (rounded to 1e-4).
+    """
+    bars = payload.assign(date=pd.to_datetime(payload["date"])).sort_values("date")
+    factor = (bars["adj_close"] / bars["close"]).to_numpy(dtype=float)
+    step = factor[1:] / factor[:-1]
+    dates = bars["date"].to_numpy()[1:]
+    previous_close = bars["close"].to_numpy(dtype=float)[:-1]
+    is_split = np.abs(step - 1) > split_tolerance
+    is_dividend = ~is_split & (step - 1 > 1e-4)
+    splits = pd.DataFrame({"ex_date": dates[is_split], "action": "split",
+                           "value": np.round(step[is_split] * 4) / 4})
+    dividends = pd.DataFrame({"ex_date": dates[is_dividend], "action": "dividend",
+                              "value": np.round(previous_close[is_dividend]
+                                                * (1 - 1 / step[is_dividend]), 4)})
+    actions = pd.concat([splits, dividends], ignore_index=True)
+    actions.insert(0, "symbol", symbol)
+    actions["ex_date"] = pd.to_datetime(actions["ex_date"])
+    return actions.sort_values(["ex_date", "action"], ignore_index=True)[ACTION_COLUMNS]
