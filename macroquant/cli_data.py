@@ -96,9 +96,9 @@ def cmd_fetch(args: argparse.Namespace, settings: Settings) -> int:
             print(f"error: no data source '{args.source}' (see: macroquant sources list)",
                   file=sys.stderr)
             return 1
-        from macroquant.pipeline.ingest import _stored_secrets
+        from macroquant.pipeline.ingest import stored_secrets
 
-        secrets = _stored_secrets(conn, [specs[args.source]])
+        secrets = stored_secrets(conn, [specs[args.source]])
     controller = FetchController(specs, lookup_secret=secrets.get)
     symbols = tuple(args.symbols) if args.symbols else None
     result = controller.fetch_bars(args.source, [BarRequest(args.start, args.end, symbols)])

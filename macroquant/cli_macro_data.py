@@ -42,32 +42,56 @@ def cmd_econ_series(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_fetch(args: argparse.Namespace, settings: Settings) -> int:
-    """Fetch one vendor now and store its rows."""
+    """Fetch one vendor now, through fetch control, and store its rows.
+
+    Every ``data_sources`` row of the vendor's adapter (economic or alternative, enabled or
+    not: this is a person asking) is fetched with its ``config``, key, rate limit and
+    retries; a failure is printed and the command exits 1 after storing what did arrive."""
     from macroquant.db.bulk import upsert_rows
     from macroquant.db.connection import database_url, transaction
+    from macroquant.pipeline.ingest import fetch_alternative, fetch_observations, stored_secrets
     from macroquant.sources import load_adapter
+    from macroquant.sources.fetch import VENDOR_ERRORS, FetchController, load_source_specs
 
+    if args.releases and args.vendor != "fred":
+        print("error: --releases is only for fred", file=sys.stderr)
+        return 2
+    url = database_url(settings)
     adapter = load_adapter(args.vendor)
-    counts: dict[str, int] = {}
-    with transaction(database_url(settings)) as conn:
+    with transaction(url) as conn:
         adapter.register(conn)
+        specs = load_source_specs(conn)
+        rows = [s for s in specs.values()
+                if s.adapter == args.vendor and s.kind in ("economic", "alternative")]
+        secrets = stored_secrets(conn, rows)
+    controller = FetchController(specs, lookup_secret=secrets.get)
+    counts: dict[str, int] = {}
+    if args.vendor == "alternative":
+        batches, outcomes = fetch_alternative(controller, rows, args.start, args.end)
+        frames = []
+    else:
+        frames, outcomes = fetch_observations(controller, rows, args.start, args.end)
+        batches = []
+        counts["rows_fetched"] = sum(len(f) for f in frames)
+    errors = [o.error for o in outcomes if not o.ok]
+    with transaction(url) as conn:
         if args.vendor == "alternative":
-            items = adapter.fetch_items(args.start, args.end)
-            counts["alternative_data"] = adapter.store_items(conn, items)
+            counts["alternative_data"] = sum(adapter.store_items(conn, items)
+                                             for _, items in batches if not items.empty)
         else:
-            rows = adapter.fetch_observations(args.start, args.end)
-            counts["economic_indicators"] = upsert_rows(
-                conn, "economic_indicators", rows,
+            counts["economic_indicators"] = sum(upsert_rows(
+                conn, "economic_indicators", frame,
                 ["series_id", "observation_date", "realtime_start"],
-                ["value", "vintage_kind", "source_id"])
-            counts["rows_fetched"] = len(rows)
+                ["value", "vintage_kind", "source_id"]) for frame in frames)
         if args.releases:
-            if args.vendor != "fred":
-                print("error: --releases is only for fred", file=sys.stderr)
-                return 2
-            counts.update(adapter.sync_releases(conn))
+            try:
+                counts.update(controller.call(rows[0].source_id, "sync_releases", conn))
+            except VENDOR_ERRORS as error:
+                errors.append(str(error))
+    for error in errors:
+        print(f"error: {error}", file=sys.stderr)
     print(json.dumps({"vendor": args.vendor, **counts}))
-    return 0
+    return 1 if errors else 0
 
 
 def _econ_subcommands(sub: argparse._SubParsersAction) -> argparse._SubParsersAction | None:

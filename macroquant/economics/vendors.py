@@ -30,22 +30,18 @@ OBSERVATION_COLUMNS = ["series_id", "observation_date", "realtime_start", "value
                        "vintage_kind", "source_id"]
 ConfigT = TypeVar("ConfigT", bound=BaseModel)
 
-_SOURCE_COLUMNS = ["source_id", "kind", "adapter", "description", "credentials_ref",
-                   "rate_limit_per_minute", "priority", "schedule"]
 SERIES_COLUMNS = ["series_id", "name", "frequency", "units", "asset_class",
                   "publication_lag_days", "notes"]
 
 
 def register_source(conn: psycopg.Connection, row: Mapping[str, Any]) -> None:
-    """Upsert one ``data_sources`` row. ``enabled`` is written only when the row is new, so
-    a user's ``enabled = true`` (or a ``config`` they set) survives a re-registration."""
-    conn.execute("""INSERT INTO data_sources (source_id, kind, adapter, enabled)
-                    VALUES (%s, %s, %s, %s) ON CONFLICT (source_id) DO NOTHING""",
-                 (row["source_id"], row["kind"], row["adapter"], bool(row.get("enabled"))))
-    frame = pd.DataFrame([{c: row.get(c) for c in _SOURCE_COLUMNS}])
-    frame["rate_limit_per_minute"] = frame["rate_limit_per_minute"].astype("Int64")
-    frame["priority"] = frame["priority"].fillna(100).astype("Int64")
-    upsert_rows(conn, "data_sources", frame, ["source_id"], _SOURCE_COLUMNS[1:])
+    """Insert one ``data_sources`` row (new rows disabled unless ``row`` says otherwise);
+    on a later call only ``kind``, ``adapter`` and ``description`` are refreshed, so a
+    user's ``enabled``, ``config``, key name, rate limit, priority and schedule survive a
+    re-registration (the ingest stage re-registers every enabled source on each run)."""
+    from macroquant.sources.fetch import register_source as register_data_source
+
+    register_data_source(conn, {**row, "enabled": bool(row.get("enabled"))})
 
 
 def register_series(conn: psycopg.Connection, source_id: str,

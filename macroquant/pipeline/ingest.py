@@ -1,12 +1,19 @@
-"""Stage 1 — ingest: fetch daily bars and economic observations from every enabled source.
+"""Stage 1 — ingest: fetch daily bars, economic observations and alternative data items from
+every enabled source.
 
 Input: the sources named by enabled ``data_sources`` rows (adapters in macroquant.sources),
 and, for incremental sources, each instrument's last bar in ``market_data``.
-Output: ``market_data_staging`` (bars, published later by validate) and
-``economic_indicators`` (point-in-time rows public by the window's end; a revision is a
-new vintage row); one ``system_logs`` row per vendor request (see macroquant.sources.fetch).
+Output: ``market_data_staging`` (bars, published later by validate), ``economic_indicators``
+(point-in-time rows public by the window's end; a revision is a new vintage row) and
+``alternative_data`` (items published in the window, with their sentiment score); one
+``system_logs`` row per failed vendor request (see macroquant.sources.fetch).
 Idempotency key: (source_id, as_of) for staging — the window's rows are replaced;
-(series_id, observation_date, realtime_start) for economic rows — upserted.
+(series_id, observation_date, realtime_start) for economic rows and (source_id, item_id)
+for alternative items — upserted.
+
+Before fetching, the stage runs ``register(conn)`` of every enabled source's adapter
+(idempotent; a user's ``enabled``, limits and ``config`` are kept), so enabling a source is
+enough: e.g. FRED's ``economic_series`` rows exist before its first vintages arrive.
 
 A window ``start..end`` fetches bars dated after the session before ``start`` up to
 ``end``, so a holiday of one market that is a weekday elsewhere is not skipped.
@@ -22,8 +29,10 @@ Instruments with an active signal (non-zero direction or target at the latest da
 before the window's end) are fetched first, so a tight rate limit serves them before the
 rest. Other sources (the bundled ``sample``) fetch the whole window in one call, as before.
 
-Vendor failures do not stop the stage: each is retried, sent to the fallback source when
-one is configured, and logged; the stage fails only when every market data source failed.
+Every hook is called through fetch control (rate limit, retries, the row's ``config`` and
+key). Vendor failures do not stop the stage: each is retried, sent to the fallback source
+when one is configured (bars), and logged; the stage fails only when every market data
+source failed. An economic or alternative source that fails leaves its tables as they were.
 """
 
 from __future__ import annotations
@@ -41,8 +50,9 @@ from macroquant.db.bulk import copy_rows, read_frame, upsert_rows
 from macroquant.db.connection import transaction
 from macroquant.errors import SourceError
 from macroquant.pipeline.context import StageContext
-from macroquant.sources import sample
+from macroquant.sources import load_adapter, sample
 from macroquant.sources.fetch import (
+    VENDOR_ERRORS,
     BarRequest,
     FetchController,
     FetchOptions,
@@ -54,6 +64,8 @@ from macroquant.sources.fetch import (
 
 STAGING_COLUMNS = ["source_id", "as_of", "row_number", "symbol", "trade_date", "open", "high",
                    "low", "close", "adj_close", "volume"]
+# The data_sources kinds the stage fetches (brokers are not data sources of the pipeline).
+KINDS = ("market_data", "economic", "alternative")
 # Earliest date of the bundled history (WTI starts in 1986).
 HISTORY_START = date(1985, 1, 2)
 
@@ -123,7 +135,7 @@ def plan_bar_requests(conn: psycopg.Connection, spec: SourceSpec, first: date, l
     return requests, dict(zip(owned["symbol"], owned["vendor_symbol"], strict=True))
 
 
-def _stored_secrets(conn: psycopg.Connection, specs: Sequence[SourceSpec]) -> dict[str, str]:
+def stored_secrets(conn: psycopg.Connection, specs: Sequence[SourceSpec]) -> dict[str, str]:
     """Values of the secrets the enabled sources name (read now, while connected)."""
     from macroquant.security.secrets import get_secret
 
@@ -146,49 +158,121 @@ def _stage_bars(conn: psycopg.Connection, bars: pd.DataFrame, served: set[str],
     return written
 
 
+def register_enabled_adapters(conn: psycopg.Connection) -> list[FetchOutcome]:
+    """Run ``register(conn)`` of the bundled ``sample`` adapter and of every enabled
+    source's adapter (once per adapter), so that enabling a source is enough: an economic
+    adapter's ``economic_series`` rows (the foreign key of its observations) exist before
+    its first fetch. Registration is idempotent and leaves a user's ``enabled``, limits and
+    ``config`` alone. An adapter whose registration fails (unknown adapter, invalid
+    ``config``) gets one failed outcome per enabled row; the others are registered."""
+    sample.register(conn)
+    enabled = [s for s in load_source_specs(conn).values() if s.enabled and s.kind in KINDS]
+    failures: list[FetchOutcome] = []
+    for adapter in sorted({s.adapter for s in enabled} - {"sample"}):
+        try:
+            with conn.transaction():
+                load_adapter(adapter).register(conn)
+        except (*VENDOR_ERRORS, KeyError) as error:
+            for spec in (s for s in enabled if s.adapter == adapter):
+                outcome = FetchOutcome(spec.source_id, "register", None)
+                outcome.fail(error)
+                failures.append(outcome)
+    return failures
+
+
+def fetch_observations(controller: FetchController, specs: Sequence[SourceSpec],
+                       start: date | None, end: date | None
+                       ) -> tuple[list[pd.DataFrame], list[FetchOutcome]]:
+    """Every economic source's observations public by ``end`` (``realtime_start <= end``;
+    all when None), each through fetch control; a failed source gives an outcome and no
+    rows. ``start`` is passed to the hook, whose meaning it is (the stage passes None)."""
+    frames, outcomes = [], []
+    for spec in specs:
+        outcome = FetchOutcome(spec.source_id, "fetch_observations", None)
+        try:
+            frame = controller.call(spec.source_id, "fetch_observations", start, end,
+                                    outcome=outcome)
+            if end is not None:
+                frame = frame.loc[frame["realtime_start"] <= pd.Timestamp(end)]
+            frames.append(frame)
+            outcome.rows = len(frame)
+        except VENDOR_ERRORS as error:
+            outcome.fail(error)
+        outcomes.append(outcome)
+    return frames, outcomes
+
+
+def fetch_alternative(controller: FetchController, specs: Sequence[SourceSpec],
+                      first: date | None, last: date | None
+                      ) -> tuple[list[tuple[str, pd.DataFrame]], list[FetchOutcome]]:
+    """Items published ``first..last`` (either bound optional) from the enabled alternative sources, as
+    ``(adapter, items)`` pairs for the adapter's ``store_items``.
+
+    One adapter may serve several rows (``alternative``: ``news_rss`` and ``reddit``) and
+    its ``fetch_items`` returns the items of all of them, each tagged with its
+    ``source_id``. So the hook is called once per adapter, under its first enabled row by
+    priority (whose ``config`` and rate limit apply), and only the items of enabled rows are
+    kept. A failure is an outcome for every enabled row of that adapter."""
+    batches, outcomes = [], []
+    for adapter in dict.fromkeys(s.adapter for s in specs):
+        rows = [s for s in specs if s.adapter == adapter]
+        outcome = FetchOutcome(rows[0].source_id, "fetch_items", None)
+        try:
+            items = controller.call(rows[0].source_id, "fetch_items", first, last,
+                                    outcome=outcome)
+        except VENDOR_ERRORS as error:
+            outcome.fail(error)
+            outcomes.append(outcome)
+            for other in rows[1:]:
+                copy = FetchOutcome(other.source_id, "fetch_items", None, outcome.attempts)
+                copy.fail(error)
+                outcomes.append(copy)
+            continue
+        items = items.loc[items["source_id"].isin([s.source_id for s in rows])]
+        outcome.rows = len(items)
+        outcomes.append(outcome)
+        batches.append((adapter, items.reset_index(drop=True)))
+    return batches, outcomes
+
+
 def run(context: StageContext, controller: FetchController | None = None) -> dict[str, int]:
-    """Fetch the window's bars into staging and its newly public economic values.
+    """Fetch the window's bars into staging, its newly public economic values and its
+    alternative data items.
 
     ``controller`` is for tests (a fake clock, fake adapters); by default one is built from
     the ``data_sources`` rows."""
     first, last = fetch_span(context.start, context.end)
     with transaction(context.url) as conn:
-        sample.register(conn)
+        outcomes = register_enabled_adapters(conn)
+        broken = {o.source_id for o in outcomes}
         specs = load_source_specs(conn)
         enabled = [s for s in specs.values()
-                   if s.enabled and s.kind in ("market_data", "economic")]
+                   if s.enabled and s.kind in KINDS and s.source_id not in broken]
         plans = {s.source_id: plan_bar_requests(conn, s, first, last)
                  for s in enabled if s.kind == "market_data"}
-        secrets = _stored_secrets(conn, enabled)
+        secrets = stored_secrets(conn, enabled)
     controller = controller or FetchController(specs, lookup_secret=secrets.get)
 
-    outcomes: list[FetchOutcome] = []
     frames, served = [], set()
     for source_id, (requests, vendor_symbols) in plans.items():
         result = controller.fetch_bars(source_id, requests, vendor_symbols)
         outcomes += result.outcomes
         frames.append(result.bars)
         served |= {o.source_id for o in result.outcomes if o.ok}
-    observations = []
-    for spec in (s for s in enabled if s.kind == "economic"):
-        outcome = FetchOutcome(spec.source_id, "fetch_observations", None)
-        try:
-            # Everything public by the window's end; unchanged rows are left alone, so this
-            # costs little and also picks up late corrections.
-            frame = controller.call(spec.source_id, "fetch_observations", None, last,
-                                    outcome=outcome)
-            observations.append(frame.loc[frame["realtime_start"] <= pd.Timestamp(last)])
-            outcome.rows = len(observations[-1])
-        except SourceError as error:
-            outcome.error, outcome.transient = str(error), error.transient
-        outcomes.append(outcome)
+    # Every vintage public by the window's end, whatever its observation date: unchanged
+    # rows are left alone by the upsert, and late corrections are picked up.
+    observations, economic_outcomes = fetch_observations(
+        controller, [s for s in enabled if s.kind == "economic"], None, last)
+    items, alternative_outcomes = fetch_alternative(
+        controller, [s for s in enabled if s.kind == "alternative"], first, last)
+    outcomes += economic_outcomes + alternative_outcomes
     write_outcomes(context.url, outcomes, context.run_id)
     if plans and not served:
         raise SourceError(", ".join(plans), "every market data source failed for the window "
                           f"{context.start}..{context.end}; see system_logs",
                           transient=True)
 
-    written = {"market_data_staging": 0, "economic_indicators": 0}
+    written = {"market_data_staging": 0, "economic_indicators": 0, "alternative_data": 0}
     with transaction(context.url) as conn:
         bars = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
         if served:
@@ -198,6 +282,9 @@ def run(context: StageContext, controller: FetchController | None = None) -> dic
                 conn, "economic_indicators", frame,
                 ["series_id", "observation_date", "realtime_start"],
                 ["value", "vintage_kind", "source_id"])
+        for adapter, batch in items:
+            if not batch.empty:
+                written["alternative_data"] += load_adapter(adapter).store_items(conn, batch)
     return written
 
 

@@ -43,12 +43,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from macroquant.db.bulk import read_frame
 from macroquant.db.connection import transaction
-from macroquant.errors import MissingCredentialError, SourceError
+from macroquant.errors import ConfigError, MissingCredentialError, SourceError
 from macroquant.security.masking import mask_object, mask_text
 from macroquant.sources import load_adapter
 from macroquant.sources.sample.parse import BAR_COLUMNS
 
 LOGGER = "macroquant.sources.fetch"
+# What a vendor request can fail with without stopping the other requests and sources: the
+# vendor's answer, a missing key, a source's invalid ``config``.
+VENDOR_ERRORS = (SourceError, MissingCredentialError, ConfigError)
 
 
 class RateLimitedError(SourceError):
@@ -274,6 +277,12 @@ class FetchOutcome:
     def ok(self) -> bool:
         return self.error is None
 
+    def fail(self, error: Exception) -> None:
+        """Record ``error`` as this request's failure (transient only for a SourceError
+        that says so)."""
+        self.error = str(error)
+        self.transient = bool(getattr(error, "transient", False))
+
 
 @dataclass
 class FetchResult:
@@ -359,9 +368,8 @@ class FetchController:
         try:
             bars = self.call(source_id, "fetch_bars", request.start, request.end, symbols,
                              config=config, outcome=outcome)
-        except (SourceError, MissingCredentialError) as error:
-            outcome.error = str(error)
-            outcome.transient = getattr(error, "transient", False)
+        except VENDOR_ERRORS as error:
+            outcome.fail(error)
             return None, outcome
         bars = bars.loc[:, BAR_COLUMNS].copy()
         bars.insert(0, "source_id", source_id)
