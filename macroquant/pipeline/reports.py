@@ -6,7 +6,9 @@ Input: ``targets`` and ``features`` (``price``) for per-strategy P&L; ``performa
 ``strategies``.
 Output: ``performance`` rows with scope ``'strategy:<name>'`` for the window's sessions
 (notional P&L of the strategy's own targets held from one close to the next, before netting
-and costs), the HTML and PDF reports of the window's last session on disk (daily; weekly too
+and costs), ``strategy_monitoring`` rows (rolling Sharpe and drawdown per strategy and
+session; a WARNING in ``system_logs`` when a strategy leaves its YAML bounds), the HTML and
+PDF reports of the window's last session on disk (daily; weekly too
 when it ends a week), and their ``reports`` rows.
 Idempotency key: ``as_of`` in the window for strategy performance; ``(report_date, kind)``
 for the report (the file is rewritten with the same content).
@@ -88,6 +90,18 @@ def _strategy_rows(conn: psycopg.Connection, context: StageContext) -> pd.DataFr
     return pd.concat(frames, ignore_index=True)[PERFORMANCE_COLUMNS]
 
 
+def _monitor_strategies(conn: psycopg.Connection, context: StageContext) -> int:
+    """Rolling Sharpe and drawdown of each strategy against its YAML ``monitoring`` bounds
+    (see :mod:`macroquant.strategies.monitoring`)."""
+    from macroquant.strategies.loader import load_strategies
+    from macroquant.strategies.monitoring import monitor_window
+
+    strategies = load_strategies(context.settings.strategies_dir)
+    ids = dict(conn.execute("SELECT name, strategy_id FROM strategies").fetchall())
+    known = [item for item in strategies if item.config.name in ids]
+    return monitor_window(conn, known, ids, list(context.sessions), context.run_id)
+
+
 def write_reports(conn: psycopg.Connection, context: StageContext) -> list[ReportFiles]:
     """The daily report of ``context.end``, and the weekly one when it ends a week."""
     kinds = ["daily", "weekly"] if is_last_session_of_week(context.end) else ["daily"]
@@ -102,6 +116,8 @@ def run(context: StageContext) -> dict[str, int]:
         conn.execute("""DELETE FROM performance WHERE scope LIKE 'strategy:%%'
                         AND as_of BETWEEN %s AND %s""", (context.start, context.end))
         written = copy_rows(conn, "performance", rows, PERFORMANCE_COLUMNS)
+        alerts = _monitor_strategies(conn, context)
         reports = write_reports(conn, context)
-    return {"strategy_performance": written, "reports": len(reports)}
+    return {"strategy_performance": written, "strategy_alerts": alerts,
+            "reports": len(reports)}
 

@@ -95,6 +95,68 @@ def monitor(conn: psycopg.Connection, strategies: list[LoadedStrategy],
     return results
 
 
+def _kinds(found: list[str]) -> set[str]:
+    return {"sharpe" if text.startswith("rolling Sharpe") else "drawdown" for text in found}
+
+
+def monitor_window(conn: psycopg.Connection, strategies: list[LoadedStrategy],
+                   strategy_ids: dict[str, int], sessions: list[date],
+                   run_id: str | None = None) -> int:
+    """Paper monitoring of every session of a window (the reports stage calls it).
+
+    Stores each strategy's rolling Sharpe and drawdown per session and logs a WARNING when
+    a bound is *left*: a breach kind present on a session but not on the session before.
+    A rerun writes the same rows and no second alert. Returns the alerts logged.
+    """
+    if not sessions:
+        return 0
+    first, last = min(sessions), max(sessions)
+    alerts = 0
+    for item in strategies:
+        name, bounds = item.config.name, item.config.monitoring
+        strategy_id = strategy_ids[name]
+        returns = _returns(conn, "paper", strategy_id, name, last, "")
+        if returns.empty:
+            continue
+        stats = rolling_statistics(returns, bounds.window)
+        stored = dict(conn.execute(
+            """SELECT as_of, breaches FROM strategy_monitoring WHERE strategy_id = %s
+               AND source = 'paper' AND source_ref = '' AND as_of BETWEEN %s AND %s""",
+            (strategy_id, first, last)).fetchall())
+        previous: set[str] = set()
+        before = stats[stats.index < pd.Timestamp(first)]
+        if len(before):
+            row = before.iloc[-1]
+            previous = _kinds(breaches(float(row["rolling_sharpe"]), float(row["drawdown"]),
+                                       bounds))
+        for day, row in stats[stats.index >= pd.Timestamp(first)].iterrows():
+            as_of = day.date()
+            sharpe = float(row["rolling_sharpe"])
+            found = breaches(sharpe, float(row["drawdown"]), bounds)
+            conn.execute(
+                """INSERT INTO strategy_monitoring (as_of, strategy_id, source, source_ref,
+                       window_sessions, rolling_sharpe, drawdown, breaches)
+                   VALUES (%s, %s, 'paper', '', %s, %s, %s, %s)
+                   ON CONFLICT (as_of, strategy_id, source, source_ref) DO UPDATE SET
+                       window_sessions = EXCLUDED.window_sessions,
+                       rolling_sharpe = EXCLUDED.rolling_sharpe,
+                       drawdown = EXCLUDED.drawdown, breaches = EXCLUDED.breaches""",
+                (as_of, strategy_id, bounds.window, sharpe if np.isfinite(sharpe) else None,
+                 float(row["drawdown"]), found))
+            kinds = _kinds(found)
+            already = as_of in stored and _kinds(list(stored[as_of])) == kinds
+            if kinds - previous and not already:
+                for breach in found:
+                    write_system_log(conn, "WARNING", "macroquant.strategies.monitoring",
+                                     f"strategy {name} (paper) left its bounds on {as_of}: "
+                                     f"{breach}", run_id,
+                                     {"strategy": name, "source": "paper",
+                                      "as_of": str(as_of)})
+                    alerts += 1
+            previous = kinds
+    return alerts
+
+
 def store_backtest_performance(conn: psycopg.Connection, backtest_id: str, strategy_id: int,
                                equity: pd.Series) -> int:
     """Store a backtest's daily equity curve for one strategy (replacing that run's rows);

@@ -80,3 +80,40 @@ def test_monitor_stores_statistics_and_logs_breaches(db_url, tmp_path):
     assert len(logs) == 3 and all(level == "WARNING" and run_id == "r1"
                                   for level, _, run_id in logs)
     assert "strategy watched (paper) left its bounds on 2020-01-07" in logs[0][1]
+
+
+def test_monitor_window_alerts_when_a_bound_is_left_and_not_again_on_rerun(db_url, tmp_path):
+    from macroquant.strategies.monitoring import monitor_window
+
+    path = tmp_path / "watched.yaml"
+    path.write_text(YAML.replace("min_rolling_sharpe: -1.0, ", ""))  # drawdown bound only
+    loaded = load_strategy_file(path)
+    days = pd.bdate_range("2020-01-01", periods=8)
+    # equity 100, 95, 89.3 (dd -10.7%: leaves), 98.2 (dd -1.8%: back), 98.2,
+    # 88.4 (dd -11.6%: leaves again), 87.5 (still out), 100 (back)
+    returns = [0.0, -0.05, -0.06, 0.1, 0.0, -0.1, -0.01, 0.142857]
+    with psycopg.connect(db_url, autocommit=False) as conn:
+        strategy_id = conn.execute(
+            """INSERT INTO strategies (name, strategy_type, config, config_hash, source_file)
+               VALUES ('watched', 'mean_reversion', '{}', 'x', 'f') RETURNING strategy_id"""
+        ).fetchone()[0]
+        for d, r in zip(days, returns, strict=True):
+            conn.execute("""INSERT INTO performance (as_of, scope, equity, daily_pnl,
+                            daily_return, drawdown, gross_exposure, net_exposure)
+                            VALUES (%s, 'strategy:watched', 1, 0, %s, 0, 0, 0)""",
+                        (d.date(), r))
+        sessions = [d.date() for d in days]
+        assert monitor_window(conn, [loaded], {"watched": strategy_id}, sessions, "w1") == 2
+        logged = [r[0] for r in conn.execute(
+            "SELECT message FROM system_logs WHERE level = 'WARNING' ORDER BY log_id")]
+        assert logged == ["strategy watched (paper) left its bounds on 2020-01-03: "
+                          "drawdown 10.7% > 10.0%",
+                          "strategy watched (paper) left its bounds on 2020-01-08: "
+                          "drawdown 11.6% > 10.0%"]
+        rows = conn.execute("""SELECT cardinality(breaches) FROM strategy_monitoring
+                               ORDER BY as_of""").fetchall()
+        assert [r[0] for r in rows] == [0, 0, 1, 0, 0, 1, 1, 0]
+        # a rerun of the window, and of its second half alone, alerts nothing new
+        assert monitor_window(conn, [loaded], {"watched": strategy_id}, sessions, "w2") == 0
+        assert monitor_window(conn, [loaded], {"watched": strategy_id}, sessions[4:], "w3") == 0
+        assert conn.execute("SELECT count(*) FROM system_logs").fetchone()[0] == 2
