@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -134,6 +134,53 @@ class RiskConfig(_Strict):
     drawdown: DrawdownConfig = DrawdownConfig()
 
 
+class FixedStop(_Strict):
+    """A level ``fraction`` away from the entry price (below it for a long stop-loss)."""
+
+    kind: Literal["fixed"]
+    fraction: float = Field(gt=0, le=10, description="distance from entry, as a fraction")
+
+
+class TrailingStop(_Strict):
+    """A stop-loss ``fraction`` away from the best close since entry (the highest for a
+    long, the lowest for a short)."""
+
+    kind: Literal["trailing"]
+    fraction: float = Field(gt=0, lt=1, description="distance from the best close")
+
+
+class VolatilityStop(_Strict):
+    """A level ``multiple`` daily price volatilities (the instrument's daily return
+    volatility × its price, both at the entry date) away from the entry price, or from the
+    best close since entry (``anchor: best``, stop-loss only)."""
+
+    kind: Literal["volatility"]
+    multiple: float = Field(gt=0, le=100, description="daily price volatilities")
+    anchor: Literal["entry", "best"] = "entry"
+
+
+StopLossRule = Annotated[FixedStop | TrailingStop | VolatilityStop, Field(discriminator="kind")]
+TakeProfitRule = Annotated[FixedStop | VolatilityStop, Field(discriminator="kind")]
+
+
+class StrategyStops(_Strict):
+    """Stop-loss and take-profit of one strategy (docs/risk.md, "Stops"). Once either
+    triggers, the strategy's target in that instrument is flat until its signal changes
+    sign."""
+
+    stop_loss: StopLossRule | None = None
+    take_profit: TakeProfitRule | None = None
+
+    @model_validator(mode="after")
+    def _take_profit_from_entry(self) -> StrategyStops:
+        if isinstance(self.take_profit, VolatilityStop) and self.take_profit.anchor != "entry":
+            raise ValueError("a volatility take-profit is measured from the entry price "
+                             "(anchor: entry)")
+        if isinstance(self.stop_loss, FixedStop) and self.stop_loss.fraction >= 1:
+            raise ValueError("a fixed stop-loss fraction must be below 1")
+        return self
+
+
 class BrokerConfig(_Strict):
     """The broker orders go to, and the cost model the paper broker fills with."""
 
@@ -150,6 +197,8 @@ class TradingConfig(_Strict):
     portfolio: PortfolioConfig = PortfolioConfig()
     risk: RiskConfig = RiskConfig()
     broker: BrokerConfig = BrokerConfig()
+    stops: dict[str, StrategyStops] = Field(
+        default_factory=dict, description="stop-loss / take-profit per strategy name")
 
 
 def read_yaml_mapping(path: Path) -> dict[str, Any]:

@@ -4,36 +4,49 @@ Input: ``signals`` (the window and up to ``correlation_lookback`` sessions befor
 ``strategies`` (weights, universes), ``features`` (``price`` and
 ``return_volatility:<span>``), ``market_data`` (closes for return correlations),
 ``instruments`` (lot sizes), the last ``portfolio_targets`` before the window (the
-buffer's starting point), the trading configuration's ``portfolio`` section.
+buffer's starting point), the earlier ``targets`` of strategies with stops (their open
+position episodes), the trading configuration's ``portfolio`` and ``stops`` sections.
 Output: ``targets`` (per strategy and instrument, unrounded), ``portfolio_targets`` (net
 quantity per instrument, buffered and rounded to whole lots; ``approved_quantity`` left
 empty for the risk stage) and ``portfolio_diagnostics`` (diversification multiplier,
-ex-ante volatility, volatility scale, strategy weights per date). Every instrument of an
+ex-ante volatility, volatility scale, strategy weights per date) and ``risk_events`` rows
+``stop_loss`` / ``take_profit`` (outcome ``block``, subject ``<strategy>:<symbol>``) for
+every stop that fired: such a strategy target is zero (in ``targets`` too) from the trigger
+until the strategy's signal changes sign (:mod:`macroquant.risk.stops`), so stopped targets
+are flat before netting. Every instrument of an
 enabled universe that has a price gets a row, so a signal that disappears becomes a
 target of zero. The sizing itself is :func:`macroquant.portfolio.construction.construct`.
-Idempotency key: ``as_of`` in the window (the three tables replaced).
+Idempotency key: ``as_of`` in the window (the three tables and the window's stop events
+replaced). Stops depend on earlier ``targets``: rerun later windows after an earlier one.
 """
 
 from __future__ import annotations
 
 import json
 from datetime import timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import psycopg
 
+from macroquant.config.settings import TradingConfig
 from macroquant.db.bulk import copy_rows, read_frame
 from macroquant.db.connection import transaction
+from macroquant.errors import ConfigError
 from macroquant.features.catalog import feature_name
 from macroquant.pipeline.context import StageContext
 from macroquant.portfolio.construction import ConstructionInputs, buffer_targets, construct
+from macroquant.risk.stops import stop_targets
 
 TARGET_COLUMNS = ["as_of", "strategy_id", "instrument_id", "signal_strength",
                   "instrument_volatility", "price", "target_notional", "target_quantity"]
 PORTFOLIO_COLUMNS = ["as_of", "instrument_id", "price", "target_quantity", "target_notional"]
 DIAGNOSTIC_COLUMNS = ["as_of", "diversification_multiplier", "predicted_volatility",
                       "volatility_scale", "strategy_weights"]
+STOP_EVENT_COLUMNS = ["as_of", "check_name", "subject", "outcome", "limit_value",
+                      "observed_value", "details", "run_id", "reason"]
+STOP_CHECKS = ("stop_loss", "take_profit")
 
 
 def _wide(frame: pd.DataFrame, index: str, value: str) -> pd.DataFrame:
@@ -69,7 +82,21 @@ def _read_inputs(conn: psycopg.Connection, context: StageContext) -> dict:
                                    JOIN instruments i USING (instrument_id)
                                    WHERE t.as_of = (SELECT max(as_of) FROM portfolio_targets
                                                     WHERE as_of < %s)""", (context.start,))
+    all_names = {row[0] for row in conn.execute("SELECT name FROM strategies")}
+    unknown = sorted(set(context.trading.stops) - all_names)
+    if unknown:
+        raise ConfigError(str(context.settings.config_path), f"stops.{unknown[0]}",
+                          f"no strategy is named {unknown[0]!r} (known: "
+                          f"{', '.join(sorted(all_names))})")
+    stop_history = read_frame(conn, """SELECT t.as_of, st.name AS strategy, i.symbol,
+                                              t.signal_strength, t.price,
+                                              t.instrument_volatility
+                                       FROM targets t JOIN strategies st USING (strategy_id)
+                                       JOIN instruments i USING (instrument_id)
+                                       WHERE t.as_of < %s AND st.name = ANY(%s)""",
+                              (context.start, sorted(context.trading.stops)))
     return {"strategies": strategies, "instruments": instruments, "signals": signals,
+            "stop_history": stop_history,
             "prices": _wide(features[features["feature"] == "price"], "as_of", "value"),
             "volatility": _wide(features[features["feature"] == volatility], "as_of", "value"),
             "closes": _wide(closes, "trade_date", "close"),
@@ -116,6 +143,9 @@ def size_window(data: dict, context: StageContext) -> dict[str, pd.DataFrame]:
     targets = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(
         columns=[*TARGET_COLUMNS, "symbol"])
     targets["instrument_id"] = targets["symbol"].map(symbol_ids)
+    names_by_id = {int(i): n for n, i in ids.items()}
+    targets, stop_events = _apply_stops(targets, data["stop_history"], names_by_id, trading,
+                                        window[0] if window else None)
 
     universe = sorted({s for n in names for s in universes[n]})
     quantity = targets.pivot_table(index="as_of", columns="symbol", values="target_quantity",
@@ -137,7 +167,49 @@ def size_window(data: dict, context: StageContext) -> dict[str, pd.DataFrame]:
     diag = diag.assign(strategy_weights=[
         json.dumps({c.removeprefix("weight:"): round(float(r[c]), 12) for c in weights},
                    sort_keys=True) for _, r in diag.iterrows()])
-    return {"targets": targets, "portfolio_targets": book_rows, "diagnostics": diag}
+    return {"targets": targets, "portfolio_targets": book_rows, "diagnostics": diag,
+            "stop_events": stop_events}
+
+
+def _apply_stops(targets: pd.DataFrame, history: pd.DataFrame, names_by_id: dict[int, str],
+                 trading: TradingConfig, first_date: pd.Timestamp | None,
+                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Zero the window's targets that a stop holds flat; one event row per trigger."""
+    columns = ["as_of", "symbol", "signal_strength", "price", "instrument_volatility"]
+    events = []
+    targets = targets.copy()
+    for strategy_id, name in names_by_id.items():
+        rules = trading.stops.get(name)
+        mine = targets["strategy_id"] == strategy_id
+        if rules is None or first_date is None or not mine.any():
+            continue
+        earlier = history.loc[history["strategy"] == name, columns]
+        path = pd.concat([earlier.assign(as_of=pd.to_datetime(earlier["as_of"])),
+                          targets.loc[mine, columns]], ignore_index=True)
+        flat, triggers = stop_targets(path, rules, first_date)
+        keys = pd.MultiIndex.from_frame(targets.loc[mine, ["as_of", "symbol"]])
+        zero = flat.reindex(keys, fill_value=False).to_numpy(bool)
+        index = targets.index[mine][zero]
+        targets.loc[index, ["target_quantity", "target_notional"]] = 0.0
+        events.extend(_stop_event(name, row) for row in triggers.itertuples())
+    return targets, pd.DataFrame(events, columns=STOP_EVENT_COLUMNS)
+
+
+def _stop_event(strategy: str, x: Any) -> dict[str, Any]:
+    """A ``risk_events`` row for one trigger (``x``: a row of ``stop_targets``' triggers)."""
+    side = "long" if x.side > 0 else "short"
+    what = "stop-loss" if x.check_name == "stop_loss" else "take-profit"
+    reason = (f"{strategy} {side} {x.symbol} since {x.entry_date.date()} at "
+              f"{x.entry_price:.6g} (best close {x.best_price:.6g}): close {x.price:.6g} "
+              f"reached the {x.kind} {what} level {x.level:.6g}; the target is flat until "
+              f"the {strategy} signal changes sign")
+    details = {"strategy": strategy, "symbol": x.symbol, "kind": x.kind, "side": side,
+               "entry_date": str(x.entry_date.date()), "entry_price": x.entry_price,
+               "best_price": x.best_price}
+    return {"as_of": x.as_of.date(), "check_name": x.check_name,
+            "subject": f"{strategy}:{x.symbol}", "outcome": "block", "limit_value": x.level,
+            "observed_value": x.price, "details": json.dumps(details, sort_keys=True),
+            "run_id": None, "reason": reason}
 
 
 def run(context: StageContext) -> dict[str, int]:
@@ -154,6 +226,11 @@ def run(context: StageContext) -> dict[str, int]:
                                  .sort_values(["as_of", "instrument_id"]), PORTFOLIO_COLUMNS)
         diagnostics = sized["diagnostics"]
         copy_rows(conn, "portfolio_diagnostics", diagnostics, DIAGNOSTIC_COLUMNS)
+        conn.execute("""DELETE FROM risk_events WHERE as_of BETWEEN %s AND %s
+                        AND check_name = ANY(%s)""", (*window, list(STOP_CHECKS)))
+        stops = sized["stop_events"].assign(run_id=context.run_id)
+        copy_rows(conn, "risk_events", stops.sort_values(["as_of", "check_name", "subject"]),
+                  STOP_EVENT_COLUMNS)
     scale = diagnostics["volatility_scale"] if len(diagnostics) else pd.Series([np.nan])
     return {"targets": written_targets, "portfolio_targets": written_book,
-            "mean_volatility_scale": round(float(scale.mean()), 3)}
+            "stop_triggers": len(stops), "mean_volatility_scale": round(float(scale.mean()), 3)}
