@@ -5,7 +5,10 @@ decided on is refused with :class:`RiskGateError`), ``risk_events``, ``market_da
 open for fills, closes for marking), the state at the end of the previous session
 (``positions``, ``performance``, open ``orders``), the trading configuration.
 Output: ``orders`` (one per instrument and date whose target differs from the position by
-at least a lot and ``min_order_notional``; deterministic ``client_order_id``), ``trades``
+at least a lot and ``min_order_notional``; deterministic ``client_order_id``; every order
+passes the pre-trade gate :func:`macroquant.risk.order_gate.check_orders` right before it
+is sent — a rejected order is stored ``rejected`` with the gate's reason, a reduced one with
+the approved quantity — and the gate's check outcomes go to ``risk_events``), ``trades``
 (fills), ``positions`` (end-of-day snapshot), ``performance`` (scope ``'portfolio'``).
 Idempotency key: sessions from ``start`` on. The window's rows are deleted and orders
 created earlier but filled inside the window are reset to ``submitted`` before the replay.
@@ -18,7 +21,8 @@ the last session stay ``submitted`` until the next run sees the next open.
 
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import Callable
+from datetime import UTC, date, datetime
 
 import numpy as np
 import pandas as pd
@@ -26,13 +30,16 @@ import psycopg
 
 from macroquant.db.bulk import copy_rows, read_frame
 from macroquant.db.connection import transaction
-from macroquant.errors import PathDependencyError, RiskGateError
+from macroquant.errors import MissingInputError, PathDependencyError, RiskGateError
 from macroquant.execution.accounting import apply_fills, cash_change
 from macroquant.execution.costs import CostModel
+from macroquant.execution.oms import client_order_id
 from macroquant.execution.paper import PaperBroker
 from macroquant.execution.paper.simulator import FILL_COLUMNS
 from macroquant.pipeline.context import StageContext
 from macroquant.portfolio.sizing import round_to_lot
+from macroquant.risk.kill_switch import KillSwitchState, current_state
+from macroquant.risk.order_gate import RiskLimits, RiskState, check_orders, record_outcomes
 
 ORDER_COLUMNS = ["client_order_id", "as_of", "instrument_id", "side", "quantity", "broker",
                  "status", "status_date", "filled_quantity", "average_fill_price"]
@@ -42,11 +49,6 @@ POSITION_COLUMNS = ["as_of", "instrument_id", "quantity", "average_cost", "last_
                     "market_value", "unrealized_pnl"]
 
 
-def client_order_id(as_of: date, symbol: str, sequence: int = 1) -> str:
-    """Deterministic id of the ``sequence``-th order for ``symbol`` on ``as_of``."""
-    return f"MQ-{as_of:%Y%m%d}-{symbol}-{sequence}"
-
-
 def _reset_window(conn: psycopg.Connection, start: date, end: date) -> None:
     later = conn.execute("""SELECT max(as_of) FROM performance
                             WHERE scope = 'portfolio' AND as_of > %s""", (end,)).fetchone()[0]
@@ -54,11 +56,17 @@ def _reset_window(conn: psycopg.Connection, start: date, end: date) -> None:
         raise PathDependencyError(
             f"orders: the paper account already has state up to {later}, after this window's "
             f"end {end}; positions are path-dependent, so rerun from {start} through {later}.")
-    conn.execute("DELETE FROM trades WHERE trade_date >= %s", (start,))
-    conn.execute("DELETE FROM orders WHERE as_of >= %s", (start,))
+    # Only the paper account's rows: live brokers' orders are never replayed.
+    conn.execute("""DELETE FROM risk_events WHERE as_of >= %s AND subject IN
+                        (SELECT 'order:' || client_order_id FROM orders
+                         WHERE broker = 'paper' AND as_of >= %s)""", (start, start))
+    conn.execute("""DELETE FROM trades WHERE trade_date >= %s AND client_order_id IN
+                        (SELECT client_order_id FROM orders WHERE broker = 'paper')""", (start,))
+    conn.execute("DELETE FROM orders WHERE as_of >= %s AND broker = 'paper'", (start,))
     conn.execute("""UPDATE orders SET status = 'submitted', status_date = as_of,
                            filled_quantity = 0, average_fill_price = NULL
-                    WHERE as_of < %s AND status_date >= %s""", (start, start))
+                    WHERE as_of < %s AND status_date >= %s AND broker = 'paper'
+                      AND status IN ('filled', 'expired')""", (start, start))
     conn.execute("DELETE FROM positions WHERE as_of >= %s", (start,))
     conn.execute("DELETE FROM performance WHERE scope = 'portfolio' AND as_of >= %s", (start,))
 
@@ -91,6 +99,7 @@ def _opening_state(conn: psycopg.Connection, start: date, capital: float) -> dic
                                    WHERE as_of = %s""", (previous[0],)).set_index("instrument_id")
     open_orders = read_frame(conn, """SELECT client_order_id, instrument_id, side, quantity
                                       FROM orders WHERE status = 'submitted' AND as_of < %s
+                                      AND broker = 'paper'
                                       ORDER BY client_order_id""", (start,))
     last_close = read_frame(conn, """SELECT DISTINCT ON (instrument_id) instrument_id, close
                                      FROM market_data WHERE trade_date < %s
@@ -102,28 +111,105 @@ def _opening_state(conn: psycopg.Connection, start: date, capital: float) -> dic
         "book": book.astype(float),
         "open_orders": open_orders,
         "last_close": last_close.set_index("instrument_id")["close"].astype(float),
+        "kill_switch": current_state(conn),
     }
 
 
 def run(context: StageContext) -> dict[str, int]:
-    """Replay the window's sessions on the paper broker; store orders, fills and books."""
+    """Replay the window's sessions on the paper broker; store orders, fills and books.
+    With a live broker configured (``broker.name`` other than ``paper``), run one OMS
+    session instead (:func:`run_live`)."""
     config = context.trading
+    if config.broker.name != "paper":
+        return run_live(context, _wall_clock)
     broker = PaperBroker(CostModel(config.broker.commission_bps, config.broker.slippage_bps))
     window = (context.start, context.end)
     with transaction(context.url) as conn:
         _check_risk_gate(conn, context)
         _reset_window(conn, *window)
         state = _opening_state(conn, context.start, config.trading_capital)
-        instruments = read_frame(conn, "SELECT instrument_id, symbol, lot_size FROM instruments"
-                                 ).set_index("instrument_id")
+        instruments = read_frame(conn, """SELECT instrument_id, symbol, lot_size, asset_class
+                                          FROM instruments""").set_index("instrument_id")
         bars = read_frame(conn, """SELECT trade_date, instrument_id, open, close FROM market_data
                                    WHERE trade_date BETWEEN %s AND %s""", window)
         approved = read_frame(conn, """SELECT as_of, instrument_id, approved_quantity
                                        FROM portfolio_targets WHERE as_of BETWEEN %s AND %s""",
                               window)
+        if state["kill_switch"] is KillSwitchState.HALTED:
+            _cancel_open_orders(conn, state, context.start)
         results = _replay(context, broker, state, instruments, bars, approved)
         _store(conn, results)
-    return {table: len(frame) for table, frame in results.items() if table != "order_updates"}
+        for day, outcomes in results.pop("gate_outcomes"):
+            record_outcomes(conn, context.run_id, day, outcomes)
+    return {table: len(frame) for table, frame in results.items()
+            if table not in ("order_updates", "gate_outcomes")}
+
+
+def _wall_clock() -> datetime:
+    """The orders stage is where real time enters a live session (Airflow task / CLI)."""
+    return datetime.now(UTC)
+
+
+def run_live(context: StageContext, clock: Callable[[], datetime]) -> dict[str, int]:
+    """One session on the configured live broker: reconcile, then trade the approved
+    targets of ``context.end`` through the OMS (docs/execution.md). A window longer than
+    one session is refused: a live account cannot replay history."""
+    from macroquant.brokers.registry import make_broker, secret_lookup
+    from macroquant.execution.live import trade_session
+
+    if context.start != context.end:
+        raise MissingInputError(
+            f"orders: broker '{context.trading.broker.name}' trades live; run one session at a "
+            f"time (got {context.start}..{context.end})")
+    with transaction(context.url) as conn:
+        _check_risk_gate(conn, context)
+        options = dict(getattr(context.trading.broker, "options", None) or {})
+        broker = make_broker(context.trading.broker.name, options, secret_lookup(conn), clock)
+    summary = trade_session(context.url, broker, context.trading, context.end,
+                            context.run_id, clock)
+    statuses = list(summary.get("orders", {}).values())
+    return {"orders": len(statuses), "filled": statuses.count("filled"),
+            "rejected": statuses.count("rejected"),
+            "skipped": len(summary.get("skipped", {}))}
+
+
+def _cancel_open_orders(conn: psycopg.Connection, state: dict, start: date) -> None:
+    """Kill switch HALTED: the paper account's orders still open are cancelled."""
+    conn.execute("""UPDATE orders SET status = 'cancelled', status_date = %s,
+                           reason = 'kill switch HALTED: open orders cancelled'
+                    WHERE broker = 'paper' AND status = 'submitted' AND as_of < %s""",
+                 (start, start))
+    state["open_orders"] = state["open_orders"].iloc[0:0]
+
+
+def _gate(day: date, orders: pd.DataFrame, instruments: pd.DataFrame, book: pd.DataFrame,
+          last_close: pd.Series, equity: float, kill_switch: KillSwitchState,
+          limits: RiskLimits) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The pre-trade gate on the day's orders: (orders with status/quantity/reason as
+    decided, the gate's check outcomes)."""
+    symbols = instruments["symbol"]
+    proposed = pd.DataFrame({
+        "order_ref": orders["client_order_id"],
+        "strategy": "portfolio", "symbol": symbols.loc[orders["instrument_id"]].to_numpy(),
+        "quantity": np.where(orders["side"] == "buy", 1.0, -1.0) * orders["quantity"],
+        "price": last_close.reindex(orders["instrument_id"]).to_numpy(float),
+        "asset_class": instruments.loc[orders["instrument_id"], "asset_class"].to_numpy()})
+    by_symbol = instruments.reset_index().set_index("symbol")
+    state = RiskState(
+        kill_switch=kill_switch, equity=equity, instruments=by_symbol[["asset_class", "lot_size"]],
+        positions=pd.Series(book["quantity"].to_numpy(float),
+                            index=symbols.reindex(book.index).to_numpy()),
+        last_prices=pd.Series(last_close.to_numpy(float),
+                              index=symbols.reindex(last_close.index).to_numpy()))
+    result = check_orders(proposed, state, limits)
+    decided = result.decisions
+    status = np.where(decided["status"].to_numpy() == "rejected", "rejected", "submitted")
+    quantity = np.where(status == "rejected", orders["quantity"].to_numpy(float),
+                        np.abs(decided["approved_quantity"].to_numpy(float)))
+    reason = np.where(decided["status"].to_numpy() == "approved", "",
+                      "risk gate: " + decided["reason"].astype(str).to_numpy())
+    out = orders.assign(quantity=quantity, status=status, reason=reason)
+    return out.assign(status_date=day), result.outcomes
 
 
 def _replay(context: StageContext, broker: PaperBroker, state: dict, instruments: pd.DataFrame,
@@ -136,6 +222,8 @@ def _replay(context: StageContext, broker: PaperBroker, state: dict, instruments
     cash, equity, high_water = state["cash"], state["equity"], state["high_water"]
     book, last_close, open_orders = state["book"], state["last_close"], state["open_orders"]
     orders, fills, updates, positions, performance = [], [], [], [], []
+    gate_outcomes: list[tuple[date, pd.DataFrame]] = []
+    limits = RiskLimits.from_config(config)
     empty_bars = pd.DataFrame(columns=["open", "close"], dtype=float)
 
     for day in context.sessions:
@@ -183,15 +271,21 @@ def _replay(context: StageContext, broker: PaperBroker, state: dict, instruments
         tradable = (delta != 0) & (delta.abs() * price >= config.portfolio.min_order_notional)
         delta = delta[tradable.fillna(False)]
         symbols = instruments.loc[delta.index, "symbol"]
-        open_orders = pd.DataFrame({
+        proposed = pd.DataFrame({
             "client_order_id": [client_order_id(day, s) for s in symbols],
             "instrument_id": delta.index.astype(int),
             "side": np.where(delta.to_numpy() > 0, "buy", "sell"),
             "quantity": delta.abs().to_numpy(float),
         })
-        orders.append(open_orders.assign(as_of=day, broker=broker.name, status="submitted",
-                                         status_date=day, filled_quantity=0.0,
-                                         average_fill_price=np.nan))
+        if not proposed.empty:
+            decided, outcomes = _gate(day, proposed, instruments, book, last_close,
+                                      new_equity, state["kill_switch"], limits)
+            gate_outcomes.append((day, outcomes))
+        else:
+            decided = proposed.assign(status="submitted", reason="", status_date=day)
+        orders.append(decided.assign(as_of=day, broker=broker.name, filled_quantity=0.0,
+                                     average_fill_price=np.nan))
+        open_orders = decided.loc[decided["status"] == "submitted", proposed.columns]
 
     def frame(parts: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
         parts = [p for p in parts if not p.empty]
@@ -204,6 +298,7 @@ def _replay(context: StageContext, broker: PaperBroker, state: dict, instruments
         "trades": frame(fills, FILL_COLUMNS),
         "positions": frame(positions, POSITION_COLUMNS),
         "performance": pd.DataFrame(performance, columns=PERFORMANCE_COLUMNS),
+        "gate_outcomes": gate_outcomes,
     }
 
 
@@ -214,6 +309,11 @@ def _store(conn: psycopg.Connection, results: dict[str, pd.DataFrame]) -> None:
     new_ids = updates.index.intersection(orders.index)
     orders.loc[new_ids, updates.columns] = updates.loc[new_ids]
     copy_rows(conn, "orders", orders.reset_index(), ORDER_COLUMNS)
+    if "reason" in orders.columns:   # COPY csv reads '' as NULL: reasons go in separately
+        explained = orders.loc[orders["reason"].fillna("") != "", "reason"]
+        with conn.cursor() as cur:
+            cur.executemany("UPDATE orders SET reason = %s WHERE client_order_id = %s",
+                            [(r, i) for i, r in explained.items()])
     for order_id, row in updates.drop(new_ids).iterrows():
         conn.execute("""UPDATE orders SET status = %s, status_date = %s, filled_quantity = %s,
                                average_fill_price = %s WHERE client_order_id = %s""",

@@ -72,3 +72,27 @@ def test_equity_change_is_price_pnl_minus_costs(trades):
         mark = close_price
     equity = cash + (float(book["quantity"].sum()) * mark if not book.empty else 0.0)
     assert equity == pytest.approx(pnl - costs, abs=1e-6 * (1 + abs(pnl)))
+
+
+# ---------------------------------------------------------------- the paper broker behind the
+# OMS interface shares the simulator's fill and cost model
+def test_paper_account_broker_fills_like_the_simulator_and_rests_limits():
+    from datetime import UTC, datetime
+
+    from macroquant.brokers.interface import OrderRequest
+    from macroquant.brokers.paper import PaperAccountBroker, PaperConfig
+
+    account = PaperAccountBroker(PaperConfig(commission_bps=10.0, slippage_bps=5.0),
+                                 lambda: datetime(2024, 1, 2, 15, tzinfo=UTC))
+    report = account.submit_order(OrderRequest("o1", "AAPL", "buy", 10, reference_price=100.0))
+    [fill] = account.fills(["o1"])
+    assert report.status == "filled" and fill.price == pytest.approx(100.05)   # 5 bp
+    assert fill.fee == pytest.approx(1.0005)                                  # 10 bp
+    resting = account.submit_order(OrderRequest("o2", "AAPL", "sell", 4, "limit",
+                                                 limit_price=101.0, reference_price=100.0))
+    assert resting.status == "submitted"
+    account.mark("AAPL", 102.0)                  # crosses: fills at the slipped 101.949
+    assert account.get_order("o2").average_fill_price == pytest.approx(102.0 * (1 - 5e-4))
+    assert [(p.symbol, p.quantity) for p in account.positions()] == [("AAPL", 6.0)]
+    with pytest.raises(Exception, match="no price for MSFT"):
+        account.submit_order(OrderRequest("o3", "MSFT", "buy", 1))

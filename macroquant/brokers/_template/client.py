@@ -1,0 +1,1 @@
+"""Template: the adapter implementing macroquant.brokers.interface.Broker."""

@@ -1,0 +1,1 @@
+"""Template: vendor payload -> macroquant.brokers.interface records (pure)."""

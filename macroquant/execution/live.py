@@ -1,0 +1,88 @@
+"""One orders session on a live (or paper-OMS) broker account.
+
+1. Reconcile with the broker (a failed report stops the session; mismatches lock their
+   instruments).
+2. Kill switch HALTED: cancel every open order and send nothing.
+3. For each risk-approved target of ``as_of``: the trade is the target minus the ledger
+   position (which equals the broker's after reconciliation), rounded to whole lots; no
+   order for a locked instrument, one that already has an open order, or one smaller than
+   ``min_order_notional``. Each order goes through :class:`OrderManager` (written, gated,
+   sent, tracked).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime
+
+import numpy as np
+import psycopg
+
+from macroquant.brokers.interface import Broker
+from macroquant.config.settings import TradingConfig
+from macroquant.db.bulk import read_frame
+from macroquant.execution import order_store as store
+from macroquant.execution.gate import ledger_positions
+from macroquant.execution.oms import OrderIntent, OrderManager
+from macroquant.execution.reconcile import locked_symbols, reconcile
+from macroquant.portfolio.sizing import round_to_lot
+from macroquant.risk.kill_switch import KillSwitchState, current_state
+from macroquant.risk.order_gate import RiskLimits
+
+
+def trade_session(url: str, broker: Broker, config: TradingConfig, as_of: date, run_id: str,
+                  clock: Callable[[], datetime], *, equity: float | None = None,
+                  hooks: Callable[[str, str], None] | None = None) -> dict[str, object]:
+    """Reconcile, then trade ``as_of``'s approved targets on ``broker``; a summary."""
+    oms = OrderManager(url, broker, RiskLimits.from_config(config), run_id=run_id, clock=clock,
+                       equity=equity or config.trading_capital, hooks=hooks)
+    try:
+        recon = reconcile(oms, clock)
+        conn = oms.conn
+        if current_state(conn) is KillSwitchState.HALTED:
+            cancelled = oms.cancel_all_open("kill switch HALTED: open orders cancelled")
+            return {"reconciliation": recon.status, "halted": True, "cancelled": cancelled,
+                    "orders": {}}
+        # orders a previous run wrote but never sent go first (looked up before resending)
+        resumed = oms.send_pending(as_of)
+        targets = read_frame(conn, """SELECT i.symbol, i.lot_size, t.price, t.approved_quantity
+                                      FROM portfolio_targets t JOIN instruments i
+                                      USING (instrument_id) WHERE t.as_of = %s""", (as_of,))
+        ledger = ledger_positions(conn, broker.name).groupby("symbol")["quantity"].sum()
+        locked = locked_symbols(conn)
+        busy = {o.symbol for o in store.open_orders(conn, broker.name)}
+        # positions held but no longer targeted are closed (as the paper replay does)
+        held = [s for s in ledger.index if ledger[s] != 0 and s not in set(targets["symbol"])]
+        intents, skipped = [], {}
+        quantities = round_to_lot(targets["approved_quantity"].to_numpy(float)
+                                  - ledger.reindex(targets["symbol"]).fillna(0.0).to_numpy(),
+                                  targets["lot_size"].to_numpy(float))
+        rows = list(zip(targets["symbol"], quantities, targets["price"], strict=True))
+        prices = _last_prices(conn, held, as_of)
+        rows += [(s, -float(ledger[s]), prices.get(s, np.nan)) for s in held]
+        for symbol, quantity, price in rows:
+            if symbol in locked:
+                skipped[symbol] = "locked by reconciliation"
+            elif symbol in busy:
+                skipped[symbol] = "an order is still open"
+            elif quantity == 0 or not np.isfinite(price):
+                continue
+            elif abs(quantity) * price < config.portfolio.min_order_notional:
+                skipped[symbol] = "below min_order_notional"
+            else:
+                intents.append(OrderIntent(symbol, float(quantity), float(price)))
+        placed = oms.place(as_of, intents)
+        return {"reconciliation": recon.status, "halted": False, "resumed": resumed,
+                "orders": placed, "skipped": skipped}
+    finally:
+        oms.close()
+
+
+def _last_prices(conn: psycopg.Connection, symbols: list[str], as_of: date
+                 ) -> dict[str, float]:
+    if not symbols:
+        return {}
+    return dict(conn.execute(
+        """SELECT DISTINCT ON (i.symbol) i.symbol, m.close FROM market_data m
+           JOIN instruments i USING (instrument_id) WHERE i.symbol = ANY(%s)
+           AND m.trade_date <= %s ORDER BY i.symbol, m.trade_date DESC""", (symbols, as_of)))
