@@ -184,7 +184,13 @@ class StrategyStops(_Strict):
 class BrokerConfig(_Strict):
     """The broker orders go to, and the cost model the paper broker fills with."""
 
-    name: str = Field("paper", pattern="^paper$")
+    name: str = Field("paper", pattern="^(paper|alpaca|ibkr|ccxt)$",
+                      description="paper (the built-in simulator) or a live broker adapter")
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="the broker adapter's own settings, checked by its config model "
+                    "(macroquant/brokers/<name>/config.py); never secrets: keys come from "
+                    "`macroquant secrets`")
     commission_bps: float = Field(1.0, ge=0, le=500)
     slippage_bps: float = Field(2.0, ge=0, le=500)
 
