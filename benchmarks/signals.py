@@ -1,23 +1,27 @@
 """Benchmark: the daily signal stage's compute for 50 strategies over a large universe.
 
 Sizes (defaults): 50 strategies × 10,000 instruments × 5,040 sessions (20 years) of
-synthetic random-walk closes. Measured: compute only — the shared features for the union
-of what the 50 strategies ask for (computed once), every strategy's ``generate`` and
-filters, and the long signal rows of the last session (a daily run). Not included:
-reading market data from PostgreSQL and writing the rows (see the stage's own code).
+synthetic random-walk closes; the window is the last session (a daily run). Measured:
+compute only — ``macroquant.strategies.engine.run_window`` (the features the jobs need,
+each over only the history it needs; every strategy's ``generate`` and filters; the long
+signal rows of the window). Not included: reading market data from PostgreSQL and writing
+the rows.
 
 The instruments are processed in shards of columns (every built-in is column-independent),
-which bounds memory (one shard's features) and is also the unit a scheduler would spread
-over workers. Within a shard the strategies run on a thread pool; the peer measurement in
-the same run is the same work on one thread.
+which bounds memory, spread over ``--workers`` processes (fork; each builds its own shard's
+synthetic closes, whose time is reported separately). The peer, in the same run, is the
+previous full-history path (``compute_features`` over all history + ``run_jobs``) on the
+first ``--peer-shards`` shards, one process, next to the new path on the same shards.
 
     .venv/bin/python benchmarks/signals.py [--instruments 10000] [--days 5040] \
-        [--strategies 50] [--shard 1000] [--workers 2]
+        [--strategies 50] [--shard 1000] [--workers 2] [--peer-shards 1] [--mix all]
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+import resource
 import time
 
 import numpy as np
@@ -31,7 +35,7 @@ from macroquant.strategies.builtin import (
     ZScoreParameters,
     ZScoreReversion,
 )
-from macroquant.strategies.engine import StrategyJob, run_jobs
+from macroquant.strategies.engine import StrategyJob, run_jobs, run_window, strategy_history
 from macroquant.strategies.loader import FilterConfig
 from macroquant.strategies.mean_reversion import (
     BollingerParameters,
@@ -46,9 +50,12 @@ from macroquant.strategies.trend import (
     TimeSeriesMomentum,
 )
 
+FILTERS = FilterConfig(min_strength=0.05, half_life=20)
 
-def fifty_strategies(count: int) -> list[Strategy]:
-    """A realistic mix: parameter variations of six rule families."""
+
+def fifty_strategies(count: int, mix: str = "all") -> list[Strategy]:
+    """A realistic mix: parameter variations of six rule families (``mix='pointwise'``:
+    only the three stateless families)."""
     makers = [
         lambda k: EwmaCrossover(EwmaCrossoverParameters(fast_span=(8, 16, 32)[k % 3],
                                                         slow_span=(32, 64, 128)[k % 3] * 2
@@ -61,30 +68,46 @@ def fifty_strategies(count: int) -> list[Strategy]:
                                                          entry_band=2.0 + 0.5 * (k % 3))),
         lambda k: RsiReversion(RsiParameters(period=(7, 14, 21)[k % 3])),
     ]
+    if mix == "pointwise":
+        makers = makers[:3]
     return [makers[i % len(makers)](i // len(makers)) for i in range(count)]
 
 
-def synthetic_closes(days: int, instruments: int, seed: int) -> pd.DataFrame:
+def synthetic_closes(days: int, instruments: int, seed: int, first: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    steps = rng.normal(0.0002, 0.012, (days, instruments)).astype(float)
+    steps = rng.normal(0.0002, 0.012, (days, instruments))
     index = pd.bdate_range("2005-01-03", periods=days)
     return pd.DataFrame(100.0 * np.exp(np.cumsum(steps, axis=0)), index=index,
-                        columns=range(instruments))
+                        columns=range(first, first + instruments))
 
 
-def run_shard(strategies: list[Strategy], closes: pd.DataFrame, workers: int,
-              filters: FilterConfig) -> tuple[int, float, float]:
-    """Returns (signal rows, feature seconds, strategy seconds) for one shard."""
-    needed = set().union(*(s.required_features() for s in strategies))
+def _jobs(strategies: list[Strategy], columns: list) -> list[StrategyJob]:
+    return [StrategyJob(f"s{i}", s, columns, FILTERS) for i, s in enumerate(strategies)]
+
+
+def window_shard(task: tuple[list[Strategy], int, int, int]) -> tuple[int, float, float, int]:
+    """New path on one shard: (signal rows, data seconds, compute seconds, peak RSS kB)."""
+    strategies, days, first, width = task
     t0 = time.perf_counter()
-    features = compute_features(needed, closes, closes)
+    closes = synthetic_closes(days, width, seed=first, first=first)
     t1 = time.perf_counter()
-    jobs = [StrategyJob(f"s{i}", s, list(closes.columns), filters)
-            for i, s in enumerate(strategies)]
-    result = run_jobs(jobs, features, window=closes.index[-1:], workers=workers)
+    result = run_window(_jobs(strategies, list(closes.columns)), closes, closes,
+                        closes.index[-1:])
     t2 = time.perf_counter()
     assert not result.errors, result.errors
-    return sum(len(r) for r in result.signals.values()), t1 - t0, t2 - t1
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return sum(len(r) for r in result.signals.values()), t1 - t0, t2 - t1, rss
+
+
+def full_history_shard(strategies: list[Strategy], closes: pd.DataFrame) -> tuple[int, float]:
+    """The previous path: features over all history, every rule over all history."""
+    t0 = time.perf_counter()
+    needed = set().union(*(s.required_features() for s in strategies))
+    features = compute_features(needed, closes, closes)
+    result = run_jobs(_jobs(strategies, list(closes.columns)), features,
+                      window=closes.index[-1:])
+    assert not result.errors, result.errors
+    return sum(len(r) for r in result.signals.values()), time.perf_counter() - t0
 
 
 def main() -> None:
@@ -94,37 +117,40 @@ def main() -> None:
     parser.add_argument("--strategies", type=int, default=50)
     parser.add_argument("--shard", type=int, default=1_000)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--peer-shards", type=int, default=1,
-                        help="shards also timed on one thread (the peer)")
+    parser.add_argument("--peer-shards", type=int, default=1)
+    parser.add_argument("--mix", choices=("all", "pointwise"), default="all")
     args = parser.parse_args()
-    strategies = fifty_strategies(args.strategies)
-    filters = FilterConfig(min_strength=0.05, half_life=20)
+    strategies = fifty_strategies(args.strategies, args.mix)
+    stateful = sum(strategy_history(s) is None for s in strategies)
     needed = set().union(*(s.required_features() for s in strategies))
-    print(f"{args.strategies} strategies, {len(needed)} distinct features, "
-          f"{args.instruments} instruments x {args.days} sessions, shards of {args.shard}")
-    # warm-up: compile the Numba kernel outside the timing
-    run_shard(strategies, synthetic_closes(300, 4, 0), 1, filters)
-    rows = 0
-    feature_s = strategy_s = 0.0
-    peer = []
+    print(f"{args.strategies} strategies ({stateful} stateful: all history), {len(needed)} "
+          f"distinct features, {args.instruments} instruments x {args.days} sessions, "
+          f"shards of {args.shard}, {args.workers} processes")
+    window_shard((strategies, 300, 0, 4))  # compile / load the Numba kernels
+    tasks = [(strategies, args.days, first, min(args.shard, args.instruments - first))
+             for first in range(0, args.instruments, args.shard)]
     start = time.perf_counter()
-    for number, first in enumerate(range(0, args.instruments, args.shard)):
-        closes = synthetic_closes(args.days, min(args.shard, args.instruments - first),
-                                  seed=first)
-        closes.columns = range(first, first + closes.shape[1])
-        n, f, s = run_shard(strategies, closes, args.workers, filters)
-        rows, feature_s, strategy_s = rows + n, feature_s + f, strategy_s + s
-        if number < args.peer_shards:
-            peer.append((f + s, sum(run_shard(strategies, closes, 1, filters)[1:])))
-    total = time.perf_counter() - start - sum(p[1] for p in peer)
-    print(f"signal rows for the last session: {rows}")
-    print(f"features (once per shard): {feature_s:7.1f} s")
-    print(f"strategies + filters:      {strategy_s:7.1f} s   ({args.workers} threads)")
-    print(f"total compute:             {feature_s + strategy_s:7.1f} s   "
-          f"(wall incl. synthetic data: {total:.1f} s; target < 60 s)")
-    for i, (threaded, single) in enumerate(peer):
-        print(f"peer, shard {i}: {args.workers} threads {threaded:.2f} s vs 1 thread "
-              f"{single:.2f} s (speed-up {single / threaded:.2f}x)")
+    with multiprocessing.get_context("fork").Pool(args.workers) as pool:
+        outcomes = pool.map(window_shard, tasks, chunksize=1)
+    wall = time.perf_counter() - start
+    rows = sum(o[0] for o in outcomes)
+    data_s, compute_s = sum(o[1] for o in outcomes), sum(o[2] for o in outcomes)
+    peak_mb = max(o[3] for o in outcomes) / 1024
+    print("| path | instruments | wall s | compute s (sum over processes) | rows |")
+    print("|---|---|---|---|---|")
+    print(f"| run_window, {args.workers} processes | {args.instruments} | {wall:.1f} | "
+          f"{compute_s:.1f} (+ {data_s:.1f} synthetic data) | {rows} |")
+    for number in range(min(args.peer_shards, len(tasks))):
+        _, days, first, width = tasks[number]
+        closes = synthetic_closes(days, width, seed=first, first=first)
+        full_rows, full_s = full_history_shard(strategies, closes)
+        new_rows, _, new_s, _ = window_shard(tasks[number])
+        assert new_rows == full_rows
+        print(f"| full history (previous), 1 process, shard {number} | {width} | "
+              f"{full_s:.1f} | {full_s:.1f} | {full_rows} |")
+        print(f"| run_window, 1 process, shard {number} | {width} | {new_s:.1f} | "
+              f"{new_s:.1f} | {new_rows} |")
+    print(f"peak memory per process: {peak_mb:.0f} MB; target: wall < 60 s")
 
 
 if __name__ == "__main__":

@@ -36,6 +36,12 @@ def return_volatility(prices: pd.DataFrame, span: int) -> pd.DataFrame:
     )
 
 
+def sma(prices: pd.DataFrame, window: int) -> pd.DataFrame:
+    """Simple moving average: ``rolling(window, min_periods=window).mean()`` (NaN until
+    ``window`` values without a gap have been seen)."""
+    return prices.rolling(window=window, min_periods=window).mean()
+
+
 def rolling_zscore(prices: pd.DataFrame, window: int) -> pd.DataFrame:
     """``(price - rolling mean) / rolling sample std`` over ``window`` observations."""
     rolling = prices.rolling(window=window, min_periods=window)

@@ -9,17 +9,17 @@ instrument_id, strength, direction, confidence)``; an ERROR row in ``system_logs
 strategy that raised.
 Idempotency key: ``as_of`` in the window (signals replaced).
 
-Features are computed here once, over each instrument's whole history up to ``end``, for
-the union of what the strategies ask for (the same :func:`compute_features` the features
-stage stores), so stateful rules (hysteresis, decay, walk-forward models) see their
-history whatever the window. A strategy that raises is skipped for the run: it writes no
-signal row, so the portfolio stage sizes nothing for it and no order follows; the others
-continue. Confidence is 1.0 for deterministic rules; model-based rules report their own.
+Features are computed here once for the union of what the strategies ask for (the same
+:func:`compute_features` the features stage stores), each over only the history it needs
+(:func:`macroquant.strategies.engine.run_window`): rules that are functions of the day's
+features run on the window's sessions, while stateful rules (hysteresis, walk-forward
+models) see their whole history up to ``end`` whatever the window. A strategy that raises
+is skipped for the run: it writes no signal row, so the portfolio stage sizes nothing for
+it and no order follows; the others continue. Confidence is 1.0 for deterministic rules; model-based rules report their own.
 """
 
 from __future__ import annotations
 
-import os
 from datetime import date
 
 import pandas as pd
@@ -31,14 +31,11 @@ from macroquant.db.bulk import copy_rows, read_frame
 from macroquant.db.connection import transaction
 from macroquant.economics.point_in_time import read_panel_as_of
 from macroquant.errors import ConfigError, DataQualityError
-from macroquant.features.catalog import BAR_FIELDS, MAX_FILL_SESSIONS, compute_features, needs_bars
+from macroquant.features.catalog import BAR_FIELDS, MAX_FILL_SESSIONS, needs_bars
 from macroquant.pipeline.context import StageContext
 from macroquant.pipeline.logs import write_system_log
-from macroquant.strategies.engine import StrategyJob, run_jobs
+from macroquant.strategies.engine import StrategyJob, run_window
 from macroquant.strategies.loader import LoadedStrategy, load_strategies
-
-# Independent strategies run on this many threads (the machine's cores, at most 4).
-WORKERS = min(4, os.cpu_count() or 1)
 
 
 def check_data_gate(conn: psycopg.Connection, context: StageContext) -> None:
@@ -174,15 +171,14 @@ def run(context: StageContext) -> dict[str, int]:
                 for item in strategies]
         needed = set().union(*(s.strategy.required_features() for s in strategies))
         raw, adjusted, bars = load_market_panels(conn, context.end, needs_bars(needed))
-        features = compute_features(needed, raw, adjusted, bars)
         asked_by = {name: item.source_file for item in strategies
                     for name in item.strategy.required_macro()}
         macro = load_macro_panel(conn, set(asked_by), raw.index, raw, instrument_ids,
                                  asked_by)
         window = pd.DatetimeIndex(pd.to_datetime(context.sessions))
-        result = run_jobs(jobs, features, macro=macro, asset_classes=asset_classes,
-                          flagged=load_flagged(conn, context, instrument_ids),
-                          window=window, workers=WORKERS)
+        result = run_window(jobs, raw, adjusted, window, bars=bars, macro=macro,
+                            asset_classes=asset_classes,
+                            flagged=load_flagged(conn, context, instrument_ids))
         for name, error in sorted(result.errors.items()):
             write_system_log(conn, "ERROR", "macroquant.signals",
                              f"strategy {name} raised and was skipped for this run (no "
