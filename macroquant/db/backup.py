@@ -51,8 +51,9 @@ _RESTORE_LOCK_WAIT_S = 60.0
 _POLL_S = 0.5
 _VERSION = re.compile(r"\(PostgreSQL\)\s+(?P<major>\d+)(?:\.(?P<minor>\d+))?")
 # Tables whose rows say nothing about whether a database "holds MacroQuant data": migration
-# bookkeeping, and rows the migrations themselves seed (sql/0001 inserts the job catalogue).
-_BOOKKEEPING_TABLES = frozenset({"schema_migrations", "jobs"})
+# bookkeeping, and rows the migrations themselves seed (sql/0001 the job catalogue, sql/0008
+# the kill switch's single row). tests/db/test_backup.py checks this against sql/*.sql.
+BOOKKEEPING_TABLES = frozenset({"schema_migrations", "jobs", "kill_switch"})
 
 
 class BackupError(MacroQuantError):
@@ -390,7 +391,7 @@ def restore_database(url: str, path: Path, *, force: bool = False,
     """Restore the backup at ``path`` into the database at ``url``.
 
     Refuses, before changing anything, if the backup fails :func:`verify_backup`, if the
-    target holds data (any row outside ``schema_migrations`` and the seeded ``jobs``) and ``force`` is false, or if
+    target holds data (any row outside migration bookkeeping and the rows migrations seed) and ``force`` is false, or if
     the target has migrations the backup lacks. The restore runs ``pg_restore --clean
     --if-exists --single-transaction``: it either completes or leaves the database as it was.
 
@@ -402,7 +403,7 @@ def restore_database(url: str, path: Path, *, force: bool = False,
     pg_restore = find_tool("pg_restore", server_major)
     manifest = verify_backup(path, pg_restore, migrations_dir)
     before, target_versions = database_state(url)
-    rows = {table: n for table, n in before.items() if n and table not in _BOOKKEEPING_TABLES}
+    rows = {table: n for table, n in before.items() if n and table not in BOOKKEEPING_TABLES}
     if rows and not force:
         busiest = ", ".join(f"{t}={n}" for t, n in sorted(rows.items(), key=lambda x: -x[1])[:5])
         raise BackupError(f"the target database already holds MacroQuant data ({busiest}); "

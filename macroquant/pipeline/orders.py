@@ -14,6 +14,13 @@ Idempotency key: sessions from ``start`` on. The window's rows are deleted and o
 created earlier but filled inside the window are reset to ``submitted`` before the replay.
 A window is refused if state exists after its end (later dates depend on it).
 
+Drawdown control and the daily loss limit (:mod:`macroquant.execution.paper.controls`):
+after each close the controls give a position scale for that evening's orders and may
+escalate the kill switch (recorded in ``risk_events`` and ``kill_switch_history``). The
+kill switch the replay obeys is the state in effect at each session's open (fills; HALTED
+cancels the open orders) and close (new orders; HALTED sends none, REDUCING lets the gate
+pass only reductions), read from the switch's history — never the state "now".
+
 For each session D: orders sent after the close of D-1 fill at D's open; positions are
 marked at D's close; new orders for D's targets are sent after D's close. The orders of
 the last session stay ``submitted`` until the next run sees the next open.
@@ -35,16 +42,27 @@ from macroquant.execution.accounting import apply_fills, cash_change
 from macroquant.execution.costs import CostModel
 from macroquant.execution.oms import client_order_id
 from macroquant.execution.paper import PaperBroker
+from macroquant.execution.paper.controls import (
+    ControlEvent,
+    apply_escalations,
+    decide_at_close,
+    delete_control_events,
+    read_timeline,
+    session_times,
+)
 from macroquant.execution.paper.simulator import FILL_COLUMNS
 from macroquant.pipeline.context import StageContext
-from macroquant.portfolio.sizing import round_to_lot
-from macroquant.risk.kill_switch import KillSwitchState, current_state
+from macroquant.portfolio.sizing import round_to_lot, truncate_to_lot
+from macroquant.risk.kill_switch import KillSwitchState
 from macroquant.risk.order_gate import RiskLimits, RiskState, check_orders, record_outcomes
 
 ORDER_COLUMNS = ["client_order_id", "as_of", "instrument_id", "side", "quantity", "broker",
                  "status", "status_date", "filled_quantity", "average_fill_price"]
 PERFORMANCE_COLUMNS = ["as_of", "scope", "equity", "cash", "daily_pnl", "daily_return",
                        "drawdown", "gross_exposure", "net_exposure", "commission"]
+UPDATE_COLUMNS = ["client_order_id", "status", "status_date", "filled_quantity",
+                  "average_fill_price", "reason"]
+HALT_CANCEL_REASON = "kill switch HALTED: open orders cancelled"
 POSITION_COLUMNS = ["as_of", "instrument_id", "quantity", "average_cost", "last_price",
                     "market_value", "unrealized_pnl"]
 
@@ -67,6 +85,11 @@ def _reset_window(conn: psycopg.Connection, start: date, end: date) -> None:
                            filled_quantity = 0, average_fill_price = NULL
                     WHERE as_of < %s AND status_date >= %s AND broker = 'paper'
                       AND status IN ('filled', 'expired')""", (start, start))
+    conn.execute("""UPDATE orders SET status = 'submitted', status_date = as_of, reason = ''
+                    WHERE as_of < %s AND status_date >= %s AND broker = 'paper'
+                      AND status = 'cancelled' AND reason = %s""",
+                 (start, start, HALT_CANCEL_REASON))
+    delete_control_events(conn, start)
     conn.execute("DELETE FROM positions WHERE as_of >= %s", (start,))
     conn.execute("DELETE FROM performance WHERE scope = 'portfolio' AND as_of >= %s", (start,))
 
@@ -111,7 +134,7 @@ def _opening_state(conn: psycopg.Connection, start: date, capital: float) -> dic
         "book": book.astype(float),
         "open_orders": open_orders,
         "last_close": last_close.set_index("instrument_id")["close"].astype(float),
-        "kill_switch": current_state(conn),
+        "kill_switch": read_timeline(conn),
     }
 
 
@@ -135,9 +158,8 @@ def run(context: StageContext) -> dict[str, int]:
         approved = read_frame(conn, """SELECT as_of, instrument_id, approved_quantity
                                        FROM portfolio_targets WHERE as_of BETWEEN %s AND %s""",
                               window)
-        if state["kill_switch"] is KillSwitchState.HALTED:
-            _cancel_open_orders(conn, state, context.start)
         results = _replay(context, broker, state, instruments, bars, approved)
+        apply_escalations(conn, results.pop("control_events"), context.run_id)
         _store(conn, results)
         for day, outcomes in results.pop("gate_outcomes"):
             record_outcomes(conn, context.run_id, day, outcomes)
@@ -173,15 +195,6 @@ def run_live(context: StageContext, clock: Callable[[], datetime]) -> dict[str, 
             "skipped": len(summary.get("skipped", {}))}
 
 
-def _cancel_open_orders(conn: psycopg.Connection, state: dict, start: date) -> None:
-    """Kill switch HALTED: the paper account's orders still open are cancelled."""
-    conn.execute("""UPDATE orders SET status = 'cancelled', status_date = %s,
-                           reason = 'kill switch HALTED: open orders cancelled'
-                    WHERE broker = 'paper' AND status = 'submitted' AND as_of < %s""",
-                 (start, start))
-    state["open_orders"] = state["open_orders"].iloc[0:0]
-
-
 def _gate(day: date, orders: pd.DataFrame, instruments: pd.DataFrame, book: pd.DataFrame,
           last_close: pd.Series, equity: float, kill_switch: KillSwitchState,
           limits: RiskLimits) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -212,6 +225,30 @@ def _gate(day: date, orders: pd.DataFrame, instruments: pd.DataFrame, book: pd.D
     return out.assign(status_date=day), result.outcomes
 
 
+def _proposed_orders(day: date, target: pd.Series, scale: float, book: pd.DataFrame,
+                     instruments: pd.DataFrame, last_close: pd.Series,
+                     min_order_notional: float) -> pd.DataFrame:
+    """The day's orders before the gate: target (scaled by the drawdown control, toward
+    zero in whole lots) minus position, rounded to lots, above the minimum notional."""
+    # Positions no longer targeted by any strategy are closed.
+    target = target.reindex(target.index.union(book.index)).fillna(0.0)
+    lots = instruments.loc[target.index, "lot_size"].astype(float)
+    if scale < 1.0:
+        target = truncate_to_lot(target * scale, lots)
+    current = book["quantity"].reindex(target.index).fillna(0.0)
+    delta = round_to_lot(target - current, lots)
+    price = last_close.reindex(target.index)
+    tradable = (delta != 0) & (delta.abs() * price >= min_order_notional)
+    delta = delta[tradable.fillna(False)]
+    symbols = instruments.loc[delta.index, "symbol"]
+    return pd.DataFrame({
+        "client_order_id": [client_order_id(day, s) for s in symbols],
+        "instrument_id": delta.index.astype(int),
+        "side": np.where(delta.to_numpy() > 0, "buy", "sell"),
+        "quantity": delta.abs().to_numpy(float),
+    })
+
+
 def _replay(context: StageContext, broker: PaperBroker, state: dict, instruments: pd.DataFrame,
             bars: pd.DataFrame, approved: pd.DataFrame) -> dict[str, pd.DataFrame]:
     config = context.trading
@@ -221,13 +258,22 @@ def _replay(context: StageContext, broker: PaperBroker, state: dict, instruments
                       for d, g in approved.groupby("as_of")}
     cash, equity, high_water = state["cash"], state["equity"], state["high_water"]
     book, last_close, open_orders = state["book"], state["last_close"], state["open_orders"]
+    timeline = state["kill_switch"]
     orders, fills, updates, positions, performance = [], [], [], [], []
     gate_outcomes: list[tuple[date, pd.DataFrame]] = []
+    control_events: list[ControlEvent] = []
     limits = RiskLimits.from_config(config)
     empty_bars = pd.DataFrame(columns=["open", "close"], dtype=float)
+    times = session_times(context.sessions)
 
     for day in context.sessions:
         day_bars = bars_by_day.get(day, empty_bars)
+        if timeline.state_at(times.at[day, "open"]) is KillSwitchState.HALTED:
+            updates.append(pd.DataFrame({
+                "client_order_id": open_orders["client_order_id"], "status": "cancelled",
+                "status_date": day, "filled_quantity": 0.0, "average_fill_price": np.nan,
+                "reason": HALT_CANCEL_REASON}))
+            open_orders = open_orders.iloc[0:0]
         filled, unfilled = broker.fill_market_orders(open_orders, day_bars, day)
         fills.append(filled)
         updates.append(pd.DataFrame({
@@ -236,6 +282,7 @@ def _replay(context: StageContext, broker: PaperBroker, state: dict, instruments
             "status_date": day,
             "filled_quantity": [*filled["quantity"], *[0.0] * len(unfilled)],
             "average_fill_price": [*filled["price"], *[np.nan] * len(unfilled)],
+            "reason": "",
         }))
         cash += cash_change(filled)
         book = apply_fills(book, filled)
@@ -244,6 +291,9 @@ def _replay(context: StageContext, broker: PaperBroker, state: dict, instruments
         marks = last_close.reindex(book.index)
         market_value = book["quantity"] * marks
         new_equity = cash + float(market_value.sum())
+        scale, events = decide_at_close(day, times.at[day, "close"], new_equity, equity,
+                                        high_water, config.risk, timeline)
+        control_events.extend(events)
         high_water = max(high_water, new_equity)
         performance.append({
             "as_of": day, "scope": "portfolio", "equity": new_equity, "cash": cash,
@@ -261,25 +311,16 @@ def _replay(context: StageContext, broker: PaperBroker, state: dict, instruments
             "unrealized_pnl": (marks - book["average_cost"]) * book["quantity"],
         }))
 
-        target = targets_by_day.get(day, pd.Series(dtype=float))
-        # Positions no longer targeted by any strategy are closed.
-        target = target.reindex(target.index.union(book.index)).fillna(0.0)
-        current = book["quantity"].reindex(target.index).fillna(0.0)
-        lots = instruments.loc[target.index, "lot_size"].astype(float)
-        delta = round_to_lot(target - current, lots)
-        price = last_close.reindex(target.index)
-        tradable = (delta != 0) & (delta.abs() * price >= config.portfolio.min_order_notional)
-        delta = delta[tradable.fillna(False)]
-        symbols = instruments.loc[delta.index, "symbol"]
-        proposed = pd.DataFrame({
-            "client_order_id": [client_order_id(day, s) for s in symbols],
-            "instrument_id": delta.index.astype(int),
-            "side": np.where(delta.to_numpy() > 0, "buy", "sell"),
-            "quantity": delta.abs().to_numpy(float),
-        })
+        switch = timeline.state_at(times.at[day, "close"])
+        if switch is KillSwitchState.HALTED:   # nothing is sent from this close on
+            open_orders = open_orders.iloc[0:0]
+            continue
+        proposed = _proposed_orders(day, targets_by_day.get(day, pd.Series(dtype=float)),
+                                    scale, book, instruments, last_close,
+                                    config.portfolio.min_order_notional)
         if not proposed.empty:
             decided, outcomes = _gate(day, proposed, instruments, book, last_close,
-                                      new_equity, state["kill_switch"], limits)
+                                      new_equity, switch, limits)
             gate_outcomes.append((day, outcomes))
         else:
             decided = proposed.assign(status="submitted", reason="", status_date=day)
@@ -293,12 +334,12 @@ def _replay(context: StageContext, broker: PaperBroker, state: dict, instruments
 
     return {
         "orders": frame(orders, ORDER_COLUMNS),
-        "order_updates": frame(updates, ["client_order_id", "status", "status_date",
-                                         "filled_quantity", "average_fill_price"]),
+        "order_updates": frame(updates, UPDATE_COLUMNS),
         "trades": frame(fills, FILL_COLUMNS),
         "positions": frame(positions, POSITION_COLUMNS),
         "performance": pd.DataFrame(performance, columns=PERFORMANCE_COLUMNS),
         "gate_outcomes": gate_outcomes,
+        "control_events": control_events,
     }
 
 
@@ -306,8 +347,14 @@ def _store(conn: psycopg.Connection, results: dict[str, pd.DataFrame]) -> None:
     orders = results["orders"].set_index("client_order_id")
     updates = results["order_updates"].set_index("client_order_id")
     # Orders created in this window carry their final status; earlier ones are updated.
+    # An update's reason (a cancellation) replaces the gate's only when it has one.
     new_ids = updates.index.intersection(orders.index)
-    orders.loc[new_ids, updates.columns] = updates.loc[new_ids]
+    status_columns = [c for c in updates.columns if c != "reason"]
+    orders.loc[new_ids, status_columns] = updates.loc[new_ids, status_columns]
+    if "reason" in orders.columns and len(new_ids):
+        given = updates.loc[new_ids, "reason"].fillna("")
+        given = given[given != ""]
+        orders.loc[given.index, "reason"] = given
     copy_rows(conn, "orders", orders.reset_index(), ORDER_COLUMNS)
     if "reason" in orders.columns:   # COPY csv reads '' as NULL: reasons go in separately
         explained = orders.loc[orders["reason"].fillna("") != "", "reason"]
@@ -316,10 +363,12 @@ def _store(conn: psycopg.Connection, results: dict[str, pd.DataFrame]) -> None:
                             [(r, i) for i, r in explained.items()])
     for order_id, row in updates.drop(new_ids).iterrows():
         conn.execute("""UPDATE orders SET status = %s, status_date = %s, filled_quantity = %s,
-                               average_fill_price = %s WHERE client_order_id = %s""",
+                               average_fill_price = %s,
+                               reason = CASE WHEN %s = '' THEN reason ELSE %s END
+                        WHERE client_order_id = %s""",
                      (row["status"], row["status_date"], row["filled_quantity"],
                       None if pd.isna(row["average_fill_price"]) else row["average_fill_price"],
-                      order_id))
+                      row["reason"] or "", row["reason"] or "", order_id))
     copy_rows(conn, "trades", results["trades"], FILL_COLUMNS)
     copy_rows(conn, "positions", results["positions"], POSITION_COLUMNS)
     copy_rows(conn, "performance", results["performance"], PERFORMANCE_COLUMNS)

@@ -16,6 +16,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
 from macroquant.db.backup import (
+    BOOKKEEPING_TABLES,
     BackupError,
     backup_command,
     backup_database,
@@ -289,3 +290,10 @@ def test_failed_restore_rolls_back(loaded_db_url: str, db_url: str, tmp_path: Pa
             restore_database(loaded_db_url, path, force=True)
         holder.rollback()
     assert snapshot(loaded_db_url) == before
+
+
+def test_every_table_a_migration_seeds_counts_as_bookkeeping():
+    seeded = {match.group(1) for path in sorted(MIGRATIONS_DIR.glob("*.sql"))
+              for match in re.finditer(r"^\s*INSERT INTO (\w+)", path.read_text(),
+                                       re.MULTILINE | re.IGNORECASE)}
+    assert seeded and seeded <= BOOKKEEPING_TABLES, seeded - BOOKKEEPING_TABLES
