@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from functools import lru_cache
 
 import exchange_calendars as xcals
@@ -48,3 +48,9 @@ def session_on_or_after(day: date, calendar: str = DEFAULT_CALENDAR) -> date:
     """``day`` if it is a session, else the next session: the first pipeline date on which
     a value dated ``day`` is available."""
     return _calendar(calendar).date_to_session(pd.Timestamp(day), direction="next").date()
+
+
+def session_open_close(day: date, calendar: str = DEFAULT_CALENDAR) -> tuple[datetime, datetime]:
+    """Open and close of session ``day`` in UTC (early closes included)."""
+    cal, stamp = _calendar(calendar), pd.Timestamp(day)
+    return cal.session_open(stamp).to_pydatetime(), cal.session_close(stamp).to_pydatetime()

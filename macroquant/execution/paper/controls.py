@@ -22,7 +22,7 @@ from datetime import date, datetime
 import pandas as pd
 import psycopg
 
-from macroquant.calendars import DEFAULT_CALENDAR, _calendar
+from macroquant.calendars import DEFAULT_CALENDAR, session_open_close
 from macroquant.config.settings import RiskConfig
 from macroquant.risk import kill_switch
 from macroquant.risk.drawdown import DAILY_LOSS_ACTOR, DRAWDOWN_ACTOR, drawdown_decision
@@ -69,10 +69,8 @@ def read_timeline(conn: psycopg.Connection) -> KillSwitchTimeline:
 def session_times(days: list[date], calendar: str = DEFAULT_CALENDAR) -> pd.DataFrame:
     """Open and close of each session in UTC (columns ``open``, ``close``, indexed by day):
     the moments at which the replay fills orders and decides new ones."""
-    cal = _calendar(calendar)
-    stamps = pd.DatetimeIndex([pd.Timestamp(d) for d in days])
-    return pd.DataFrame({"open": [cal.session_open(s).to_pydatetime() for s in stamps],
-                         "close": [cal.session_close(s).to_pydatetime() for s in stamps]},
+    times = [session_open_close(day, calendar) for day in days]
+    return pd.DataFrame({"open": [t[0] for t in times], "close": [t[1] for t in times]},
                         index=list(days))
 
 
