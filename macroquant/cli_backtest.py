@@ -63,8 +63,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     research.set_defaults(handler=cmd_research)
 
 
-def _prepare(args: argparse.Namespace, settings: Settings) -> tuple[Any, Any, Any, str]:
-    """The loaded strategy, its options and its price panels, and where prices came from."""
+def _prepare(args: argparse.Namespace, settings: Settings
+             ) -> tuple[Any, Any, Any, str, Any]:
+    """The loaded strategy, its options, its price panels, where prices came from, and its
+    point-in-time macro inputs (None for a prices CSV)."""
     from macroquant.backtest.data import read_market_data, read_prices_csv
     from macroquant.backtest.engine import options_for
     from macroquant.config.settings import load_trading_config
@@ -80,12 +82,14 @@ def _prepare(args: argparse.Namespace, settings: Settings) -> tuple[Any, Any, An
                           capital=args.capital, start=args.start, end=args.end)
     symbols = list(loaded.config.universe)
     if args.prices is not None:
-        return loaded, options, read_prices_csv(args.prices, symbols), str(args.prices)
+        return loaded, options, read_prices_csv(args.prices, symbols), str(args.prices), None
+    from macroquant.backtest.store import read_backtest_inputs
     from macroquant.db.connection import database_url, transaction
 
     with transaction(database_url(settings)) as conn:
         panels = read_market_data(conn, symbols, args.end)
-    return loaded, options, panels, "market_data"
+        inputs = read_backtest_inputs(conn, loaded.strategy, panels)
+    return loaded, options, panels, "market_data", inputs
 
 
 def _finite(value: float) -> float | None:
@@ -116,7 +120,7 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
     from macroquant.backtest.engine import run_backtest
     from macroquant.backtest.research import grid_search, parse_grid
 
-    loaded, options, panels, source = _prepare(args, settings)
+    loaded, options, panels, source, inputs = _prepare(args, settings)
     n_trials, grid_payload = 1, None
     if args.grid:
         search = grid_search(type(loaded.strategy), loaded.config.parameters,
@@ -130,7 +134,7 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
                         "sharpe": _finite(t.sharpe)} for t in search.trials],
         }
     else:
-        result = run_backtest(loaded.strategy, panels, options)
+        result = run_backtest(loaded.strategy, panels, options, inputs)
     payload = {"strategy": loaded.config.name, "price_source": source, **result_json(result)}
     if grid_payload is not None:
         payload["grid"] = grid_payload
@@ -158,7 +162,7 @@ def cmd_research(args: argparse.Namespace, settings: Settings) -> int:
     """Walk-forward optimisation; per-fold in-sample and out-of-sample results to JSON."""
     from macroquant.backtest.research import parse_grid, walk_forward
 
-    loaded, options, panels, source = _prepare(args, settings)
+    loaded, options, panels, source, _ = _prepare(args, settings)
     run = walk_forward(type(loaded.strategy), loaded.config.parameters, parse_grid(args.grid),
                        panels, options, train=args.train, test=args.test)
     folds = []

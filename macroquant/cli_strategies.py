@@ -1,9 +1,113 @@
-"""CLI commands of one area, added to `macroquant` by :func:`register`."""
+"""``macroquant strategies list|validate``: the configured strategies and their files.
+
+- ``macroquant strategies list``: every file of the strategies directory (name, type/rule,
+  universe size, weight, enabled) with the pause flag an operator set through the API.
+- ``macroquant strategies validate [PATH] [--as-set]``: run the loader on a file or on
+  every ``*.yaml``/``*.yml`` of a directory; ``OK`` per valid file, the loader's error
+  (file and field) per invalid one, exit 1 if any is invalid. Without ``PATH`` the
+  configured directory is checked as the set the pipeline loads (names unique, enabled
+  weights ≤ 1); ``--as-set`` applies those checks to ``PATH`` too.
+
+Pausing and unpausing is the API's job (``/strategies/{name}/pause``); see
+docs/strategies.md.
+"""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+from macroquant.config.settings import Settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add this area's subcommands to the top-level parser."""
+    """Add ``strategies list|validate`` to the top-level parser."""
+    strategies = sub.add_parser("strategies", help="list and validate strategy files")
+    strategies_sub = strategies.add_subparsers(dest="strategies_command", required=True)
+    strategies_sub.add_parser("list", help="configured strategies with their pause state")
+    validate = strategies_sub.add_parser("validate", help="check strategy files with the "
+                                         "loader (errors name the file and the field)")
+    validate.add_argument("path", nargs="?", type=Path,
+                          help="a strategy file or a directory of them (default: the "
+                               "configured strategies directory, checked as a set)")
+    validate.add_argument("--as-set", action="store_true",
+                          help="also check a directory as one configuration (unique names, "
+                               "enabled weights add up to at most 1)")
+    strategies.set_defaults(handler=cmd_strategies)
+
+
+def cmd_strategies(args: argparse.Namespace, settings: Settings) -> int:
+    """Dispatch ``macroquant strategies ...``."""
+    if args.strategies_command == "list":
+        return _list(settings)
+    path = settings.strategies_dir if args.path is None else args.path
+    return _validate(path, as_set=args.as_set or args.path is None)
+
+
+def strategy_files(path: Path) -> list[Path]:
+    """``path`` itself, or the strategy files of a directory (sorted)."""
+    if path.is_dir():
+        return sorted([*path.glob("*.yaml"), *path.glob("*.yml")])
+    return [path]
+
+
+def _validate(path: Path, *, as_set: bool) -> int:
+    from macroquant.errors import MacroQuantError
+    from macroquant.strategies.loader import load_strategies, load_strategy_file
+
+    files = strategy_files(path)
+    if not files:
+        print(f"FAIL {path}: holds no strategy *.yaml files")
+        return 1
+    failed = 0
+    for file in files:
+        try:
+            loaded = load_strategy_file(file)
+        except MacroQuantError as exc:
+            failed += 1
+            print(f"FAIL {exc}")
+            continue
+        config = loaded.config
+        print(f"OK   {file} ({config.name}: {config.type}/{config.rule}, "
+              f"{len(config.universe)} instrument{'s' if len(config.universe) != 1 else ''})")
+    if as_set and not failed and path.is_dir():
+        try:
+            enabled = load_strategies(path)
+        except MacroQuantError as exc:
+            print(f"FAIL {exc}")
+            return 1
+        weights = sum(item.config.weight for item in enabled)
+        print(f"OK   {path} as a set: {len(enabled)} enabled of {len(files)}, "
+              f"weights add up to {weights:.3f}")
+    return 1 if failed else 0
+
+
+def _list(settings: Settings) -> int:
+    from macroquant.auth.strategy_controls import controls
+    from macroquant.db.connection import connect, database_url
+    from macroquant.strategies.loader import load_strategy_file
+
+    loaded = sorted((load_strategy_file(f) for f in strategy_files(settings.strategies_dir)),
+                    key=lambda item: item.config.name)
+    with connect(database_url(settings)) as conn:
+        flags = controls(conn)
+    rows = [("name", "type/rule", "universe", "weight", "enabled", "paused")]
+    notes = []
+    for item in loaded:
+        config = item.config
+        flag = flags.get(config.name)
+        paused = flag is not None and flag.paused
+        rows.append((config.name, f"{config.type}/{config.rule}", str(len(config.universe)),
+                     f"{config.weight:g}", "yes" if config.enabled else "no",
+                     "yes" if paused else "no"))
+        if paused:
+            notes.append(f"{config.name} paused by {flag.changed_by} at "
+                         f"{flag.changed_at:%Y-%m-%d %H:%M:%S %Z}"
+                         + (f": {flag.reason}" if flag.reason else ""))
+    widths = [max(len(row[k]) for row in rows) for k in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+              .rstrip())
+    for note in notes:
+        print(note)
+    return 0

@@ -1,9 +1,15 @@
 """Run one strategy over history: features → signal → target weights → limits → fills.
 
 The signal, sizing and limit steps are the daily pipeline's pure functions
-(``Strategy.generate``, :mod:`macroquant.portfolio.sizing`, :mod:`macroquant.risk.limits`),
+(``Strategy.generate_signals``, :mod:`macroquant.portfolio.sizing`,
+:mod:`macroquant.risk.limits`),
 vectorised over the whole date × instrument panel; the fills, cash and positions come from
 the Numba loop in :mod:`macroquant.backtest.simulate` with the shared cost model.
+
+A strategy receives the same :class:`~macroquant.strategies.base.StrategyInputs` as in the
+signals stage: feature panels, and (:class:`BacktestInputs`) the point-in-time macro panel
+(each series as public on each date) and the instruments' asset classes, which
+:func:`macroquant.backtest.store.read_backtest_inputs` reads from the database.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from macroquant.config.settings import TradingConfig
 from macroquant.errors import MissingInputError
 from macroquant.features.catalog import feature_name
 from macroquant.reports.metrics import compute_metrics
-from macroquant.strategies.base import Strategy
+from macroquant.strategies.base import Strategy, StrategyInputs
 from macroquant.strategies.loader import StrategyConfig
 
 TRADE_COLUMNS = ["signal_date", "trade_date", "symbol", "side", "quantity", "reference_price",
@@ -99,11 +105,34 @@ class BacktestResult:
         return float(self.equity.iloc[-1])
 
 
-def strategy_signals(strategy: Strategy, panels: MarketPanels) -> pd.DataFrame:
-    """The strategy's strength over the whole panel (features from all history)."""
+@dataclass(frozen=True)
+class BacktestInputs:
+    """What a strategy reads besides prices: ``macro`` (dates × series name, the value
+    public on each date; see :func:`macroquant.backtest.store.read_backtest_inputs`) and
+    ``asset_classes`` (symbol → asset class)."""
+
+    macro: pd.DataFrame = field(default_factory=pd.DataFrame)
+    asset_classes: pd.Series = field(default_factory=lambda: pd.Series(dtype=object))
+
+
+def strategy_signals(strategy: Strategy, panels: MarketPanels,
+                     inputs: BacktestInputs | None = None) -> pd.DataFrame:
+    """The strategy's strength over the whole panel (features from all history, macro
+    series as known on each date). A macro series the strategy needs and ``inputs`` lacks
+    is a :class:`MissingInputError`."""
+    inputs = BacktestInputs() if inputs is None else inputs
+    missing = sorted(strategy.required_macro() - set(inputs.macro.columns))
+    if missing:
+        raise MissingInputError(
+            f"the strategy reads the macro series {', '.join(missing)}, which this backtest "
+            "was not given: backtest it on the database's prices (no --prices), where they "
+            "are read point-in-time")
     features = compute_backtest_features(strategy.required_features(), panels.raw_close,
                                          panels.close)
-    return strategy.generate(features).reindex(index=panels.dates, columns=panels.close.columns)
+    macro = inputs.macro.reindex(panels.dates) if len(inputs.macro.columns) else inputs.macro
+    out = strategy.generate_signals(StrategyInputs(features=features, macro=macro,
+                                                   asset_classes=inputs.asset_classes))
+    return out.strength.reindex(index=panels.dates, columns=panels.close.columns)
 
 
 def target_weights(strength: pd.DataFrame, panels: MarketPanels,
@@ -134,14 +163,15 @@ def _window(panels: MarketPanels, options: BacktestOptions) -> pd.DatetimeIndex:
     return dates[keep]
 
 
-def run_backtest(strategy: Strategy, panels: MarketPanels,
-                 options: BacktestOptions) -> BacktestResult:
+def run_backtest(strategy: Strategy, panels: MarketPanels, options: BacktestOptions,
+                 inputs: BacktestInputs | None = None) -> BacktestResult:
     """Backtest ``strategy`` on ``panels`` (signals use all data up to ``options.end``;
-    trading starts flat at ``options.start``)."""
+    trading starts flat at ``options.start``); ``inputs``: macro series and asset
+    classes for the rules that read them."""
     if options.end is not None:
         panels = panels.until(pd.Timestamp(options.end))
     window = _window(panels, options)
-    strength = strategy_signals(strategy, panels)
+    strength = strategy_signals(strategy, panels, inputs)
     weights, events = target_weights(strength, panels, options)
     strength, weights = strength.loc[window], weights.loc[window]
     close = panels.close.loc[window]

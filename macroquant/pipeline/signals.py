@@ -6,8 +6,15 @@ for macro rules), ``quarantine`` (the per-instrument anomaly gate), ``instrument
 strategy YAML files.
 Output: ``strategies`` (upserted from the YAML), ``signals`` rows ``(as_of, strategy_id,
 instrument_id, strength, direction, confidence)``; an ERROR row in ``system_logs`` for each
-strategy that raised.
-Idempotency key: ``as_of`` in the window (signals replaced).
+strategy that raised; an INFO row naming the strategies skipped because they are paused.
+Idempotency key: ``as_of`` in the window (signals replaced, except a paused strategy's).
+
+**Paused strategies** (``strategy_controls``, set through the API; see
+:func:`macroquant.auth.strategy_controls.paused_strategies`) are registered but not run:
+they get no new signal row for the window, and the rows they already have are kept (a
+pause never deletes what was written). The portfolio stage then sizes nothing for them, so
+their share of the book goes to zero: their positions are flattened, not held (see
+docs/strategies.md).
 
 Features are computed here once for the union of what the strategies ask for (the same
 :func:`compute_features` the features stage stores), each over only the history it needs
@@ -26,6 +33,7 @@ import pandas as pd
 import psycopg
 from psycopg.types.json import Jsonb
 
+from macroquant.auth.strategy_controls import paused_strategies
 from macroquant.calendars import sessions as calendar_sessions
 from macroquant.db.bulk import copy_rows, read_frame
 from macroquant.db.connection import transaction
@@ -162,6 +170,15 @@ def run(context: StageContext) -> dict[str, int]:
     with transaction(context.url) as conn:
         check_data_gate(conn, context)
         strategy_ids = register_strategies(conn, strategies)
+        paused = paused_strategies(conn)
+        skipped = sorted(item.config.name for item in strategies if item.config.name in paused)
+        if skipped:
+            write_system_log(conn, "INFO", "macroquant.signals",
+                             f"paused strategies get no signal for {context.start}.."
+                             f"{context.end}: {', '.join(skipped)}", context.run_id,
+                             {"paused": skipped, "start": str(context.start),
+                              "end": str(context.end)})
+        strategies = [item for item in strategies if item.config.name not in paused]
         meta = read_frame(conn, "SELECT instrument_id, symbol, asset_class FROM instruments")
         instrument_ids = dict(zip(meta["symbol"], meta["instrument_id"], strict=True))
         asset_classes = pd.Series(meta["asset_class"].to_numpy(), index=meta["instrument_id"])
@@ -195,8 +212,9 @@ def run(context: StageContext) -> dict[str, int]:
         signals = (pd.concat(frames, ignore_index=True) if frames
                    else pd.DataFrame(columns=columns))
         signals = signals.sort_values(["as_of", "strategy_id", "instrument_id"])
-        conn.execute("DELETE FROM signals WHERE as_of BETWEEN %s AND %s",
-                     (context.start, context.end))
+        kept = [strategy_ids[name] for name in skipped]
+        conn.execute("DELETE FROM signals WHERE as_of BETWEEN %s AND %s "
+                     "AND strategy_id <> ALL(%s)", (context.start, context.end, kept))
         written = copy_rows(conn, "signals", signals, columns)
     return {"signals": written, "strategies": len(strategies) - len(result.errors),
-            "failed_strategies": len(result.errors)}
+            "failed_strategies": len(result.errors), "paused_strategies": len(skipped)}
