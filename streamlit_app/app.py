@@ -245,9 +245,9 @@ def strategies_tab(summary: pd.DataFrame, series: pd.DataFrame) -> None:
         right.info("A correlation matrix needs two strategies with history.")
 
 
-def data_health_tab(freshness: pd.DataFrame, checks: pd.DataFrame, quarantine: pd.DataFrame,
-                    rows: pd.DataFrame) -> None:
-    """Freshness per source, failed checks and quarantined rows."""
+def data_health_tab(freshness: pd.DataFrame, checks: pd.DataFrame, flags: pd.DataFrame,
+                    quarantine: pd.DataFrame, rows: pd.DataFrame) -> None:
+    """Freshness per source, failed checks, warnings and quarantined rows."""
     st.subheader("Freshness per source")
     table(freshness, {"last_loaded": st.column_config.DatetimeColumn(
         "Last loaded", format="YYYY-MM-DD HH:mm")})
@@ -256,6 +256,14 @@ def data_health_tab(freshness: pd.DataFrame, checks: pd.DataFrame, quarantine: p
         st.success("Every data check passed.")
     else:
         table(checks)
+    st.subheader("Warnings (published, worth a look)")
+    if flags.empty:
+        st.success("No spikes, gaps or stale instruments flagged.")
+    else:
+        st.caption(f"{len(flags)} latest flags: spikes against the recent mean absolute "
+                   "move, gaps and stale instruments on the exchange calendar.")
+        table(flags, {"observed": st.column_config.NumberColumn(format="%.2f"),
+                      "threshold": st.column_config.NumberColumn(format="%.2f")})
     st.subheader("Quarantine")
     if quarantine.empty:
         st.success("No rows quarantined.")
@@ -330,7 +338,8 @@ def render(conn: psycopg.Connection, page: str) -> None:
         orders_tab(dd.recent_orders(conn), dd.recent_trades(conn))
     elif page == "data":
         data_health_tab(dd.source_freshness(conn), dd.failed_checks(conn),
-                        dd.quarantine_summary(conn), dd.quarantine_rows(conn))
+                        dd.quality_flags(conn), dd.quarantine_summary(conn),
+                        dd.quarantine_rows(conn))
     elif page == "runs":
         runs_tab(dd.pipeline_runs(conn), os.environ.get("MACROQUANT_AIRFLOW_URL",
                                                          DEFAULT_AIRFLOW_URL))

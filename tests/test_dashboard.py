@@ -297,8 +297,15 @@ def test_app_shows_the_seeded_numbers(monkeypatch, tmp_path, seeded_url):
     assert list(_table_with(app, "fill_vwap")["client_order_id"]) == ["o-4", "o-3", "o-2", "o-1"]
     app = _run_app(monkeypatch, tmp_path, seeded_url, "signals")
     assert len(_table_with(app, "confidence")) == 3
+    with psycopg.connect(seeded_url, autocommit=True) as connection:
+        connection.execute("""INSERT INTO data_quality_flags (as_of, check_name, symbol,
+                              trade_date, observed, threshold, reason)
+                              VALUES (%s, 'spike', 'SPX', %s, 9.5, 7, 'log move 9.5 x')""",
+                           (D4, D4))
     app = _run_app(monkeypatch, tmp_path, seeded_url, "data")
     assert list(_table_with(app, "rows_quarantined")["rows_quarantined"]) == [1, 2, 1]
+    flags = _table_with(app, "threshold")
+    assert flags[["symbol", "observed", "threshold"]].values.tolist() == [["SPX", 9.5, 7.0]]
     freshness = _table_with(app, "last_bar")
     assert "sample" in set(freshness["source_id"])
     app = _run_app(monkeypatch, tmp_path, seeded_url, "runs")

@@ -303,24 +303,36 @@ def risk_state(conn: psycopg.Connection) -> dict[str, object] | None:
 
 
 def source_freshness(conn: psycopg.Connection) -> pd.DataFrame:
-    """Per enabled data source: instruments, the latest bar, when rows last arrived, and
-    the latest quarantine date. Tables: data_sources, instruments, market_data, quarantine."""
+    """Per enabled data source: what it holds (instruments or economic series), its latest
+    bar or latest vintage (``realtime_start``), when rows last arrived, and its latest
+    quarantine date. Tables: data_sources, instruments, market_data, economic_series,
+    economic_indicators, quarantine."""
     frame = read_frame(
         conn,
         """SELECT s.source_id, s.kind, s.adapter,
-                  count(DISTINCT i.instrument_id) AS instruments,
-                  max(m.trade_date) AS last_bar, max(m.loaded_at) AS last_loaded,
+                  (SELECT count(*) FROM instruments i WHERE i.source_id = s.source_id)
+                      AS instruments,
+                  (SELECT count(*) FROM economic_series e WHERE e.source_id = s.source_id)
+                      AS series,
+                  (SELECT max(m.trade_date) FROM market_data m
+                   JOIN instruments i USING (instrument_id) WHERE i.source_id = s.source_id)
+                      AS last_bar,
+                  (SELECT max(e.realtime_start) FROM economic_indicators e
+                   WHERE e.source_id = s.source_id) AS last_vintage,
+                  greatest((SELECT max(m.loaded_at) FROM market_data m
+                            JOIN instruments i USING (instrument_id)
+                            WHERE i.source_id = s.source_id),
+                           (SELECT max(e.loaded_at) FROM economic_indicators e
+                            WHERE e.source_id = s.source_id)) AS last_loaded,
                   (SELECT max(q.as_of) FROM quarantine q WHERE q.source_id = s.source_id)
                       AS last_quarantine
            FROM data_sources s
-           LEFT JOIN instruments i ON i.source_id = s.source_id
-           LEFT JOIN market_data m ON m.instrument_id = i.instrument_id
-           WHERE s.enabled
-           GROUP BY s.source_id, s.kind, s.adapter
+           WHERE s.enabled AND s.kind <> 'broker'
            ORDER BY s.source_id""",
     )
-    frame = _typed(frame, ["last_bar", "last_quarantine"])
-    frame["instruments"] = pd.to_numeric(frame["instruments"]).astype(int)
+    frame = _typed(frame, ["last_bar", "last_vintage", "last_quarantine"])
+    for column in ("instruments", "series"):
+        frame[column] = pd.to_numeric(frame[column]).astype(int)
     return frame
 
 
@@ -333,6 +345,21 @@ def failed_checks(conn: psycopg.Connection, limit: int = 200) -> pd.DataFrame:
         (limit,),
     )
     return _typed(frame, ["as_of"])
+
+
+def quality_flags(conn: psycopg.Connection, limit: int = 200) -> pd.DataFrame:
+    """The latest data-quality warnings (spikes, gaps, stale instruments): rows that were
+    published but deserve a look. Table: data_quality_flags."""
+    exists = conn.execute("SELECT to_regclass('data_quality_flags') IS NOT NULL").fetchone()[0]
+    if not exists:
+        return pd.DataFrame()
+    frame = read_frame(
+        conn,
+        """SELECT as_of, check_name, symbol, trade_date, observed, threshold, reason
+           FROM data_quality_flags ORDER BY as_of DESC, check_name, symbol LIMIT %s""",
+        (limit,),
+    )
+    return _typed(frame, ["as_of", "trade_date"], ["observed", "threshold"])
 
 
 def strategy_returns(series: pd.DataFrame) -> pd.DataFrame:
