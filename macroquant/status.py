@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pandas as pd
+import psycopg
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from macroquant.auth import strategy_controls
 from macroquant.config.settings import Settings
 from macroquant.db.bulk import read_frame
 from macroquant.db.catalog import row_counts
 from macroquant.db.connection import connect, database_url, mask_password
 from macroquant.reports.metrics import summary as metrics_summary
+from macroquant.risk import kill_switch
+from macroquant.risk.kill_switch import KillSwitchState
 
 
 def table_counts(url: str) -> dict[str, int]:
@@ -31,9 +36,11 @@ def _frame_table(title: str, frame: pd.DataFrame) -> Table:
 
 
 def print_status(settings: Settings, console: Console) -> None:
-    """Database, row counts, data freshness, last runs, open orders and equity."""
+    """Database, risk state (kill switch, instrument locks, paused strategies), row counts,
+    data freshness, last runs, open orders and equity."""
     url = database_url(settings)
-    console.print(f"database: {mask_password(url)}")
+    console.print(f"database: {mask_password(url)}", soft_wrap=True)
+    print_risk_state(url, console)
     counts = table_counts(url)
     console.print("rows: " + ", ".join(f"{t}={n}" for t, n in counts.items() if n))
     with connect(url) as conn:
@@ -57,6 +64,60 @@ def print_status(settings: Settings, console: Console) -> None:
                       f"drawdown {equity[2]:.2%}; open orders {open_orders}")
     console.print(f"quarantined rows: {quarantined}")
     print_source_health(settings, console)
+
+
+def _utc(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def risk_state_lines(conn: psycopg.Connection) -> list[str]:
+    """The risk state as printed by ``macroquant status``: the kill switch (with the resume
+    command when it is not ACTIVE), unresolved instrument locks and paused strategies.
+    Lines carry rich markup (HALTED / REDUCING in bold red / yellow)."""
+    switch = kill_switch.status(conn)
+    style = {KillSwitchState.HALTED: "bold red", KillSwitchState.REDUCING: "bold yellow"}
+    state = switch.state.value
+    if switch.state in style:
+        state = f"[{style[switch.state]}]{state}[/]"
+    lines = [f"kill switch: {state} since {_utc(switch.since)} by {escape(switch.actor)}: "
+             f"{escape(switch.reason)}"]
+    if switch.state is KillSwitchState.HALTED:
+        lines.append("  no order goes out and open orders are cancelled; a person re-arms "
+                     "trading with: macroquant risk resume --by NAME --reason TEXT")
+    elif switch.state is KillSwitchState.REDUCING:
+        lines.append("  only orders that reduce a position go out; a person re-arms trading "
+                     "with: macroquant risk resume --by NAME --reason TEXT")
+    locks = conn.execute("""SELECT i.symbol, l.broker, l.locked_at, l.reason, l.details
+                            FROM instrument_locks l JOIN instruments i USING (instrument_id)
+                            WHERE l.resolved_at IS NULL ORDER BY i.symbol""").fetchall()
+    if locks:
+        lines.append(f"instrument locks: {len(locks)} (no orders until a person runs: "
+                     "macroquant orders unlock SYMBOL --by NAME --reason TEXT)")
+        for symbol, broker, locked_at, reason, details in locks:
+            extra = ", ".join(f"{k} {v}" for k, v in sorted(details.items())
+                              if k not in ("symbol", "kind"))
+            lines.append(f"  {escape(symbol)} at {escape(broker)} since {_utc(locked_at)}: "
+                         f"{escape(reason)}" + (f" ({escape(extra)})" if extra else ""))
+    else:
+        lines.append("instrument locks: none")
+    paused = [c for c in strategy_controls.controls(conn).values() if c.paused]
+    if paused:
+        lines.append(f"paused strategies: {len(paused)} (their positions are held, "
+                     "they trade nothing of their own)")
+        lines += [f"  {escape(c.strategy_name)} by {escape(c.changed_by)} since "
+                  f"{_utc(c.changed_at)}" + (f": {escape(c.reason)}" if c.reason else "")
+                  for c in paused]
+    else:
+        lines.append("paused strategies: none")
+    return lines
+
+
+def print_risk_state(url: str, console: Console) -> None:
+    """Print :func:`risk_state_lines` (never wrapped, so each stays one line)."""
+    with connect(url) as conn:
+        lines = risk_state_lines(conn)
+    for line in lines:
+        console.print(line, soft_wrap=True)
 
 
 def print_summary(settings: Settings, console: Console, start: date, end: date) -> None:

@@ -2,7 +2,9 @@
 
 The signals stage honours them with :func:`paused_strategies`: a paused strategy gets no
 new signal rows for the dates it runs, until a trader unpauses it. Pausing never deletes
-signals already written.
+signals already written. The portfolio stage carries a paused strategy's latest targets
+forward while it has no signals (``hold_paused``); ``macroquant status`` lists the paused
+strategies.
 """
 
 from __future__ import annotations

@@ -16,6 +16,9 @@ until the strategy's signal changes sign (:mod:`macroquant.risk.stops`), so stop
 are flat before netting. Every instrument of an
 enabled universe that has a price gets a row, so a signal that disappears becomes a
 target of zero. The sizing itself is :func:`macroquant.portfolio.construction.construct`.
+A **paused** strategy (``strategy_controls``) gets no signal rows while paused; on those
+dates its targets of its latest earlier session are carried forward (same quantities,
+:func:`hold_paused`), so its positions are held, not flattened.
 Idempotency key: ``as_of`` in the window (the three tables and the window's stop events
 replaced). Stops depend on earlier ``targets``: rerun later windows after an earlier one.
 """
@@ -30,6 +33,7 @@ import numpy as np
 import pandas as pd
 import psycopg
 
+from macroquant.auth.strategy_controls import paused_strategies
 from macroquant.config.settings import TradingConfig
 from macroquant.db.bulk import copy_rows, read_frame
 from macroquant.db.connection import transaction
@@ -95,8 +99,18 @@ def _read_inputs(conn: psycopg.Connection, context: StageContext) -> dict:
                                        JOIN instruments i USING (instrument_id)
                                        WHERE t.as_of < %s AND st.name = ANY(%s)""",
                               (context.start, sorted(context.trading.stops)))
+    paused = sorted(paused_strategies(conn) & set(strategies["name"]))
+    held = read_frame(conn, """SELECT st.name AS strategy, i.symbol, t.signal_strength,
+                                      t.price, t.instrument_volatility, t.target_quantity
+                               FROM targets t JOIN strategies st USING (strategy_id)
+                               JOIN instruments i USING (instrument_id)
+                               WHERE st.name = ANY(%s)
+                                 AND t.as_of = (SELECT max(p.as_of) FROM targets p
+                                                WHERE p.strategy_id = t.strategy_id
+                                                  AND p.as_of < %s)""",
+                      (paused, context.start))
     return {"strategies": strategies, "instruments": instruments, "signals": signals,
-            "stop_history": stop_history,
+            "stop_history": stop_history, "paused": paused, "held": held,
             "prices": _wide(features[features["feature"] == "price"], "as_of", "value"),
             "volatility": _wide(features[features["feature"] == volatility], "as_of", "value"),
             "closes": _wide(closes, "trade_date", "close"),
@@ -142,6 +156,9 @@ def size_window(data: dict, context: StageContext) -> dict[str, pd.DataFrame]:
         rows.append(long.assign(strategy_id=int(ids[name])))
     targets = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(
         columns=[*TARGET_COLUMNS, "symbol"])
+    targets = hold_paused(targets, data.get("held"), {
+        n: (int(ids[n]), universes[n]) for n in data.get("paused", []) if n in universes},
+        window, prices, vol)
     targets["instrument_id"] = targets["symbol"].map(symbol_ids)
     names_by_id = {int(i): n for n, i in ids.items()}
     targets, stop_events = _apply_stops(targets, data["stop_history"], names_by_id, trading,
@@ -169,6 +186,52 @@ def size_window(data: dict, context: StageContext) -> dict[str, pd.DataFrame]:
                    sort_keys=True) for _, r in diag.iterrows()])
     return {"targets": targets, "portfolio_targets": book_rows, "diagnostics": diag,
             "stop_events": stop_events}
+
+
+HELD_COLUMNS = ["signal_strength", "price", "instrument_volatility", "target_quantity"]
+
+
+def hold_paused(targets: pd.DataFrame, held: pd.DataFrame | None,
+                paused: dict[str, tuple[int, list[str]]], window: list[pd.Timestamp],
+                prices: pd.DataFrame, volatility: pd.DataFrame) -> pd.DataFrame:
+    """``targets`` plus the held rows of the paused strategies.
+
+    ``paused``: name -> (strategy id, universe); ``held``: each paused strategy's
+    ``targets`` rows of its latest session before the window (columns ``strategy, symbol``
+    and :data:`HELD_COLUMNS`). On every window date on which a paused strategy has no target
+    row of its own (the signals stage writes no signal for it), its rows of its previous
+    session are carried forward: same ``target_quantity`` and ``signal_strength`` (only
+    symbols still in its universe), that date's price and volatility (the carried ones
+    where the date has none), ``target_notional = quantity × price``. Its share of the net
+    book therefore stays where it was: it trades nothing of its own while paused.
+    """
+    if not paused or not window:
+        return targets
+    added = []
+    for name, (strategy_id, universe) in paused.items():
+        last = pd.DataFrame(columns=HELD_COLUMNS, dtype=float)
+        if held is not None and not held.empty:
+            last = held.loc[held["strategy"] == name].set_index("symbol")[HELD_COLUMNS]
+            last = last.loc[last.index.isin(universe)].astype(float)
+        mine = targets.loc[targets["strategy_id"] == strategy_id]
+        for day in window:
+            own = mine.loc[mine["as_of"] == day]
+            if not own.empty:
+                last = own.set_index("symbol")[HELD_COLUMNS].astype(float)
+                continue
+            if last.empty:
+                continue
+            carried = last.copy()
+            for column, panel in (("price", prices), ("instrument_volatility", volatility)):
+                today = panel.loc[day] if day in panel.index else pd.Series(dtype=float)
+                carried[column] = today.reindex(carried.index).fillna(carried[column])
+            carried["target_notional"] = carried["target_quantity"] * carried["price"]
+            added.append(carried.rename_axis("symbol").reset_index()
+                         .assign(as_of=day, strategy_id=strategy_id))
+            last = carried[HELD_COLUMNS]
+    if not added:
+        return targets
+    return pd.concat([targets, *added], ignore_index=True)
 
 
 def _apply_stops(targets: pd.DataFrame, history: pd.DataFrame, names_by_id: dict[int, str],

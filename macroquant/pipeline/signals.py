@@ -12,9 +12,9 @@ Idempotency key: ``as_of`` in the window (signals replaced, except a paused stra
 **Paused strategies** (``strategy_controls``, set through the API; see
 :func:`macroquant.auth.strategy_controls.paused_strategies`) are registered but not run:
 they get no new signal row for the window, and the rows they already have are kept (a
-pause never deletes what was written). The portfolio stage then sizes nothing for them, so
-their share of the book goes to zero: their positions are flattened, not held (see
-docs/strategies.md).
+pause never deletes what was written). The portfolio stage then holds their last targets
+(same quantities) on those sessions (:func:`macroquant.pipeline.portfolio.hold_paused`): a
+paused strategy's positions are held, not flattened (see docs/strategies.md).
 
 Features are computed here once for the union of what the strategies ask for (the same
 :func:`compute_features` the features stage stores), each over only the history it needs

@@ -8,8 +8,10 @@ For each date ``D`` of the window, using only data up to ``D``'s close:
    the strategies' *unit* returns ``sum_i strength_{s,i,d-1} / sigma_{i,d-1} * r_{i,d} / n_s``
    (signals sized at the target, before any weighting, so the estimate does not depend on
    earlier allocations), by the configured method; strategies correlating above
-   ``crowding_correlation`` share one budget. Until ``min_observations`` unit returns
-   exist, the configured weights are used. Weights keep the configured weights' total.
+   ``crowding_correlation`` share one budget. Estimated per strategy and pairwise
+   (:func:`strategy_weights`): a strategy with fewer than ``min_observations`` unit returns
+   (new, or paused) keeps its configured weight, the others are allocated among
+   themselves. Weights keep the configured weights' total.
 3. **Diversification multiplier** (pysystemtrade's IDM):
    ``1 / sqrt(w' C w)`` over the (strategy, instrument) subsystems with weights
    ``w = a_s / n_s`` and ``C`` the instruments' return correlations floored at 0 (the same
@@ -95,6 +97,45 @@ def unit_strategy_returns(inputs: ConstructionInputs) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def _positive_semidefinite(covariance: np.ndarray) -> np.ndarray:
+    """``covariance`` with negative eigenvalues set to 0 (a pairwise estimate need not be
+    positive semidefinite); unchanged when it already is."""
+    values, vectors = np.linalg.eigh(covariance)
+    if values.min() >= 0:
+        return covariance
+    return (vectors * np.clip(values, 0.0, None)) @ vectors.T
+
+
+def strategy_weights(history: pd.DataFrame, configured: np.ndarray,
+                     config: PortfolioConfig) -> np.ndarray:
+    """Allocation across strategies (sums to 1) from their unit returns ``history``
+    (dates × strategies, NaN where a strategy has none: not started yet, or paused).
+
+    Each strategy with at least ``min_observations`` unit returns in ``history`` (and a
+    positive variance) is *estimable*; covariances and correlations are estimated pairwise
+    over the dates both strategies have (``min_observations`` in common, else the
+    configured weights are used for all), so one strategy's missing days never remove the
+    others' days. The estimable strategies share their configured weights' total by
+    ``config.allocation`` and the crowding cap; the others keep their configured weight.
+    """
+    base = configured / configured.sum()
+    counts = history.notna().sum().to_numpy()
+    variance = history.var().fillna(0.0).to_numpy()
+    estimable = (counts >= config.min_observations) & (variance > 0)
+    if estimable.sum() < 2:
+        return base
+    sub = history.loc[:, estimable]
+    s_cov = sub.cov(min_periods=config.min_observations).to_numpy() * TRADING_DAYS
+    s_corr = sub.corr(min_periods=config.min_observations).to_numpy()
+    if not (np.isfinite(s_cov).all() and np.isfinite(s_corr).all()):
+        return base
+    weights = allocate(config.allocation, _positive_semidefinite(s_cov), configured[estimable])
+    weights = crowding_cap(weights, s_corr, config.crowding_correlation)
+    out = base.copy()
+    out[estimable] = weights / weights.sum() * base[estimable].sum()
+    return out
+
+
 def _subsystem_dm(names: list[str], universes: dict[str, list[str]], alloc: np.ndarray,
                   correlation: pd.DataFrame, cap: float) -> float:
     symbols, weights = [], []
@@ -124,14 +165,8 @@ def construct(inputs: ConstructionInputs, dates: list, *, capital: float,
         history = inputs.returns.loc[:day].tail(config.correlation_lookback)
         covariance = history.cov(min_periods=min_observations) * TRADING_DAYS
         correlation = history.corr(min_periods=min_observations)
-        alloc = configured / configured.sum()
-        strategy_history = unit.loc[:day].tail(config.correlation_lookback).dropna()
-        if len(names) > 1 and len(strategy_history) >= min_observations:
-            s_cov = strategy_history.cov().to_numpy() * TRADING_DAYS
-            if (np.diag(s_cov) > 0).all():
-                alloc = allocate(config.allocation, s_cov, configured)
-                alloc = crowding_cap(alloc, strategy_history.corr().to_numpy(),
-                                     config.crowding_correlation)
+        alloc = strategy_weights(unit.reindex(columns=names).loc[:day]
+                                 .tail(config.correlation_lookback), configured, config)
         alloc = alloc * configured.sum()
         dm = _subsystem_dm(names, inputs.universes, alloc, correlation,
                            config.max_diversification_multiplier)
