@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from macroquant.backtest.costs import BacktestCosts
 from macroquant.backtest.data import MarketPanels
 from macroquant.backtest.features import compute_backtest_features
+from macroquant.backtest.gated import gate_instruments, simulate_gated
 from macroquant.backtest.simulate import simulate
 from macroquant.backtest.targets import (
     direction_weights,
@@ -34,6 +35,7 @@ from macroquant.config.settings import TradingConfig
 from macroquant.errors import MissingInputError
 from macroquant.features.catalog import feature_name
 from macroquant.reports.metrics import compute_metrics
+from macroquant.risk.order_gate import RiskLimits
 from macroquant.strategies.base import Strategy, StrategyInputs
 from macroquant.strategies.loader import StrategyConfig
 
@@ -59,6 +61,7 @@ class BacktestOptions(BaseModel):
     volatility_span: int = Field(36, ge=5)
     max_position_fraction: float | None = Field(None, gt=0)
     max_gross_leverage: float | None = Field(None, gt=0)
+    risk_limits: RiskLimits | None = None   # the pre-trade order gate's; None: no gate
 
 
 def options_for(config: StrategyConfig, trading: TradingConfig, *, capital: float | None = None,
@@ -82,7 +85,8 @@ def options_for(config: StrategyConfig, trading: TradingConfig, *, capital: floa
         annual_volatility_target=trading.portfolio.annual_volatility_target,
         volatility_span=trading.portfolio.volatility_span,
         max_position_fraction=trading.risk.max_position_fraction,
-        max_gross_leverage=trading.risk.max_gross_leverage)
+        max_gross_leverage=trading.risk.max_gross_leverage,
+        risk_limits=RiskLimits.from_config(trading))
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,7 @@ class BacktestResult:
     trades: pd.DataFrame         # TRADE_COLUMNS
     metrics: dict[str, float]
     risk_events: pd.DataFrame = field(default_factory=pd.DataFrame)
+    gate_events: pd.DataFrame = field(default_factory=pd.DataFrame)  # order gate outcomes
 
     @property
     def final_equity(self) -> float:
@@ -181,12 +186,20 @@ def run_backtest(strategy: Strategy, panels: MarketPanels, options: BacktestOpti
     costs = options.costs
     cap = (costs.participation_cap(volume.to_numpy())
            if costs.max_volume_participation is not None else None)
-    sim = simulate(weights.to_numpy(), reference.to_numpy(), close.to_numpy(),
-                   capital=options.capital,
-                   buy_factor=float(costs.fill_price(np.array(1.0), 1.0)),
-                   sell_factor=float(costs.fill_price(np.array(1.0), -1.0)),
-                   commission_rate=costs.commission_rate,
-                   commission_per_share=costs.commission_per_share, fill_cap=cap)
+    fill = dict(capital=options.capital,
+                buy_factor=float(costs.fill_price(np.array(1.0), 1.0)),
+                sell_factor=float(costs.fill_price(np.array(1.0), -1.0)),
+                commission_rate=costs.commission_rate,
+                commission_per_share=costs.commission_per_share, fill_cap=cap)
+    gate_events = pd.DataFrame()
+    if options.risk_limits is None:
+        sim = simulate(weights.to_numpy(), reference.to_numpy(), close.to_numpy(), **fill)
+    else:
+        classes = inputs.asset_classes if inputs is not None else None
+        sim, gate_events = simulate_gated(
+            weights.to_numpy(), reference.to_numpy(), close.to_numpy(), symbols=close.columns,
+            dates=window, instruments=gate_instruments(close.columns, classes),
+            limits=options.risk_limits, **fill)
     equity = pd.Series(sim.equity[:, 0], index=window, name="equity")
     positions = pd.DataFrame(sim.positions, index=window, columns=close.columns)
     trades = _trade_frame(sim.trades, window, close.columns, costs, use_open,
@@ -198,7 +211,7 @@ def run_backtest(strategy: Strategy, panels: MarketPanels, options: BacktestOpti
         positions=positions, marks=marks, signals=strength, weights=weights,
         orders=_order_frame(weights), trades=trades,
         metrics=compute_metrics(equity.pct_change().iloc[1:], positions=exposure),
-        risk_events=events)
+        risk_events=events, gate_events=gate_events)
 
 
 def _order_frame(weights: pd.DataFrame) -> pd.DataFrame:
