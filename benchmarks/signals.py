@@ -11,7 +11,8 @@ The instruments are processed in shards of columns (every built-in is column-ind
 which bounds memory, spread over ``--workers`` processes (fork; each builds its own shard's
 synthetic closes, whose time is reported separately). The peer, in the same run, is the
 previous full-history path (``compute_features`` over all history + ``run_jobs``) on the
-first ``--peer-shards`` shards, one process, next to the new path on the same shards.
+first ``--peer-shards`` shards, one process, next to the new path on the same shards; the
+two paths' rows must match and their largest strength difference is printed.
 
     .venv/bin/python benchmarks/signals.py [--instruments 10000] [--days 5040] \
         [--strategies 50] [--shard 1000] [--workers 2] [--peer-shards 1] [--mix all]
@@ -35,7 +36,14 @@ from macroquant.strategies.builtin import (
     ZScoreParameters,
     ZScoreReversion,
 )
-from macroquant.strategies.engine import StrategyJob, run_jobs, run_window, strategy_history
+from macroquant.strategies.engine import (
+    RunResult,
+    StrategyJob,
+    holds_position,
+    run_jobs,
+    run_window,
+    strategy_history,
+)
 from macroquant.strategies.loader import FilterConfig
 from macroquant.strategies.mean_reversion import (
     BollingerParameters,
@@ -99,7 +107,8 @@ def window_shard(task: tuple[list[Strategy], int, int, int]) -> tuple[int, float
     return sum(len(r) for r in result.signals.values()), t1 - t0, t2 - t1, rss
 
 
-def full_history_shard(strategies: list[Strategy], closes: pd.DataFrame) -> tuple[int, float]:
+def full_history_shard(strategies: list[Strategy], closes: pd.DataFrame) -> tuple[RunResult,
+                                                                                   float]:
     """The previous path: features over all history, every rule over all history."""
     t0 = time.perf_counter()
     needed = set().union(*(s.required_features() for s in strategies))
@@ -107,7 +116,19 @@ def full_history_shard(strategies: list[Strategy], closes: pd.DataFrame) -> tupl
     result = run_jobs(_jobs(strategies, list(closes.columns)), features,
                       window=closes.index[-1:])
     assert not result.errors, result.errors
-    return sum(len(r) for r in result.signals.values()), time.perf_counter() - t0
+    return result, time.perf_counter() - t0
+
+
+def largest_difference(one: RunResult, other: RunResult) -> float:
+    """Largest |strength| difference between two runs' rows (which must be the same)."""
+    worst = 0.0
+    for name, rows in one.signals.items():
+        theirs = other.signals[name]
+        assert rows[["as_of", "instrument", "direction"]].equals(
+            theirs[["as_of", "instrument", "direction"]]), name
+        gap = np.abs(rows["strength"].to_numpy() - theirs["strength"].to_numpy())
+        worst = max(worst, float(gap.max(initial=0.0)))
+    return worst
 
 
 def main() -> None:
@@ -122,8 +143,10 @@ def main() -> None:
     args = parser.parse_args()
     strategies = fifty_strategies(args.strategies, args.mix)
     stateful = sum(strategy_history(s) is None for s in strategies)
+    holding = sum(strategy_history(s) is None and holds_position(s) for s in strategies)
     needed = set().union(*(s.required_features() for s in strategies))
-    print(f"{args.strategies} strategies ({stateful} stateful: all history), {len(needed)} "
+    print(f"{args.strategies} strategies ({stateful} stateful, {holding} of them holding rules "
+          f"proved on trailing slices), {len(needed)} "
           f"distinct features, {args.instruments} instruments x {args.days} sessions, "
           f"shards of {args.shard}, {args.workers} processes")
     window_shard((strategies, 300, 0, 4))  # compile / load the Numba kernels
@@ -143,13 +166,18 @@ def main() -> None:
     for number in range(min(args.peer_shards, len(tasks))):
         _, days, first, width = tasks[number]
         closes = synthetic_closes(days, width, seed=first, first=first)
-        full_rows, full_s = full_history_shard(strategies, closes)
-        new_rows, _, new_s, _ = window_shard(tasks[number])
-        assert new_rows == full_rows
+        full, full_s = full_history_shard(strategies, closes)
+        t0 = time.perf_counter()
+        new = run_window(_jobs(strategies, list(closes.columns)), closes, closes,
+                         closes.index[-1:])
+        new_s = time.perf_counter() - t0
+        full_rows = sum(len(r) for r in full.signals.values())
         print(f"| full history (previous), 1 process, shard {number} | {width} | "
               f"{full_s:.1f} | {full_s:.1f} | {full_rows} |")
         print(f"| run_window, 1 process, shard {number} | {width} | {new_s:.1f} | "
-              f"{new_s:.1f} | {new_rows} |")
+              f"{new_s:.1f} | {sum(len(r) for r in new.signals.values())} |")
+        print(f"shard {number}: largest |strength| difference run_window vs full history: "
+              f"{largest_difference(new, full):.1e}")
     print(f"peak memory per process: {peak_mb:.0f} MB; target: wall < 60 s")
 
 

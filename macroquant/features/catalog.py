@@ -52,7 +52,14 @@ BAR_FIELDS = ("open", "high", "low")
 _PLAIN = {"price", "close", *BAR_FIELDS}
 CANDLE = "candle"
 # Rolling features computed by a kernel (the others by their pandas indicator).
-_KERNELS = {"sma": kernels.rolling_mean, "zscore": kernels.rolling_zscore}
+_KERNELS: dict[str, Callable[[np.ndarray, int, int], np.ndarray]] = {
+    "sma": kernels.rolling_mean,
+    "zscore": kernels.rolling_zscore,
+    "channel_high": lambda values, window, keep: kernels.channel_extreme(values, window, keep,
+                                                                         highest=True),
+    "channel_low": lambda values, window, keep: kernels.channel_extreme(values, window, keep,
+                                                                        highest=False),
+}
 # Exponential filters: the value on a date depends on the whole history.
 RECURSIVE = frozenset({"ewma", "price_volatility", "return_volatility", "rsi"})
 
@@ -101,7 +108,8 @@ def _recursive(kind: str, parameter: int, values: np.ndarray, keep: int) -> np.n
     """A recursive feature's last ``keep`` rows from the whole (filled) history."""
     if kind == "ewma":
         return kernels.ewm_mean(values, 2.0 / (parameter + 1.0), parameter, keep)
-    previous = np.vstack([np.full((1, values.shape[1]), np.nan), values[:-1]])
+    previous = np.full_like(values, np.nan)  # keeps the column-major layout
+    previous[1:] = values[:-1]
     if kind == "rsi":
         changes = values - previous
         smooth = (1.0 / parameter, parameter, keep)
@@ -110,7 +118,8 @@ def _recursive(kind: str, parameter: int, values: np.ndarray, keep: int) -> np.n
         total = gains + losses
         with np.errstate(invalid="ignore", divide="ignore"):
             level = 100.0 * gains / total
-        return np.where(total > 0, level, np.where(np.isnan(total), np.nan, 50.0))
+        return np.asfortranarray(np.where(total > 0, level,
+                                          np.where(np.isnan(total), np.nan, 50.0)))
     changes = values - previous if kind == "price_volatility" else values / previous - 1.0
     variance = kernels.ewm_mean(changes * changes, 2.0 / (parameter + 1.0), parameter, keep)
     scale = np.sqrt(indicators.TRADING_DAYS_PER_YEAR) if kind == "return_volatility" else 1.0
@@ -137,7 +146,12 @@ def compute_features(
     total = len(adjusted_close.index)
     rows = total if rows is None else max(0, min(rows, total))
     kinds = {name: parse_feature(name) for name in names}
-    full_adjusted: np.ndarray | None = None
+    # The forward-filled close once, over the longest span any feature reads (a slice of a
+    # longer filled panel equals the filled slice: the fill reaches back MAX_FILL_SESSIONS).
+    spans = [total if h is None else min(total, rows + h) for h in map(feature_history, names)]
+    span_all = max(spans, default=0)
+    filled = _filled(adjusted_close, span_all) if span_all else adjusted_close.iloc[:0]
+    filled_values = np.asfortranarray(filled.to_numpy(dtype=np.float64))
     out: dict[str, pd.DataFrame] = {}
     for name in sorted(names):
         kind, parameter = kinds[name]
@@ -145,7 +159,7 @@ def compute_features(
         if kind == "price":
             out[name] = _filled(raw_close, rows) if rows else raw_close.iloc[:0]
         elif kind == "close":
-            out[name] = _filled(adjusted_close, rows) if rows else adjusted_close.iloc[:0]
+            out[name] = filled.iloc[span_all - rows:]
         elif kind in BAR_FIELDS:
             assert bars is not None
             out[name] = bars[kind].iloc[total - rows:]
@@ -154,21 +168,18 @@ def compute_features(
             out[name] = indicators.candlestick(parameter, bars["open"], bars["high"],
                                                bars["low"], adjusted_close).iloc[total - rows:]
         elif kind in RECURSIVE:
-            assert isinstance(parameter, int)
-            if full_adjusted is None:
-                full_adjusted = np.ascontiguousarray(
-                    adjusted_close.ffill(limit=MAX_FILL_SESSIONS).to_numpy(dtype=np.float64))
-            values = _recursive(kind, parameter, full_adjusted, rows)
+            assert isinstance(parameter, int) and span_all == total
+            values = _recursive(kind, parameter, filled_values, rows)
             out[name] = pd.DataFrame(values, index=adjusted_close.index[total - rows:],
-                                     columns=adjusted_close.columns)
+                                     columns=adjusted_close.columns, copy=False)
         else:
             assert isinstance(parameter, int) and history is not None
             span = min(total, rows + history)
-            source = _filled(adjusted_close, span) if span else adjusted_close.iloc[:0]
             if kind in _KERNELS:
-                values = _KERNELS[kind](source.to_numpy(dtype=np.float64), parameter, rows)
-                out[name] = pd.DataFrame(values, index=source.index[span - rows:],
-                                         columns=source.columns)
+                values = _KERNELS[kind](filled_values[span_all - span:], parameter, rows)
+                out[name] = pd.DataFrame(values, index=adjusted_close.index[total - rows:],
+                                         columns=adjusted_close.columns, copy=False)
             else:
+                source = filled.iloc[span_all - span:]
                 out[name] = _PARAMETRISED[kind](source, parameter).iloc[span - rows:]
     return out

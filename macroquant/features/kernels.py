@@ -4,6 +4,12 @@ Each kernel takes a ``(sessions, instruments)`` float64 array and returns only i
 ``keep`` rows, so a daily run can walk a recursive filter over the whole history while
 holding just the window it needs. They reproduce pandas' definitions (checked against
 pandas in ``tests/unit`` and ``tests/strategies/test_signal_speed_equivalence.py``).
+
+Loops run instrument by instrument (each column's sessions innermost) and write column-major
+(Fortran-ordered) outputs: pandas keeps a float panel's block as instruments × sessions, so
+a column-major array is what a DataFrame wraps without a copy and what ``to_numpy`` returns,
+and each column is then contiguous in memory. Pass column-major inputs
+(``np.asfortranarray``); any layout gives the same numbers, only slower.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ def ewm_mean(values: np.ndarray, alpha: float, min_periods: int,
     previous average by ``(1 - alpha) ** (g + 1)``), last ``keep`` rows."""
     n_rows, n_cols = values.shape
     first = n_rows - keep
-    out = np.empty((keep, n_cols), dtype=np.float64)
+    out = np.empty((n_cols, keep), dtype=np.float64).T
     factor = 1.0 - alpha
     for j in range(n_cols):
         weighted = values[0, j]
@@ -54,7 +60,7 @@ def rolling_mean(values: np.ndarray, window: int, keep: int) -> np.ndarray:  # p
     drift from ``rolling(window, min_periods=window).mean()``."""
     n_rows, n_cols = values.shape
     first = n_rows - keep
-    out = np.empty((keep, n_cols), dtype=np.float64)
+    out = np.empty((n_cols, keep), dtype=np.float64).T
     for j in range(n_cols):
         total = 0.0
         carry = 0.0
@@ -91,7 +97,7 @@ def rolling_zscore(values: np.ndarray, window: int, keep: int) -> np.ndarray:  #
     earlier history was given — unlike a running-sum update, whose rounding drifts."""
     n_rows, n_cols = values.shape
     first = n_rows - keep
-    out = np.full((keep, n_cols), np.nan)
+    out = np.full((n_cols, keep), np.nan).T
     for j in range(n_cols):
         for i in range(max(first, window - 1), n_rows):
             total = 0.0
@@ -105,4 +111,44 @@ def rolling_zscore(values: np.ndarray, window: int, keep: int) -> np.ndarray:  #
                 squares += (values[k, j] - mean) ** 2
             if squares > 0:
                 out[i - first, j] = (values[i, j] - mean) / np.sqrt(squares / (window - 1))
+    return out
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _extreme(a: float, b: float, highest: bool) -> float:  # pragma: no cover - compiled
+    """The larger (``highest``) or smaller of two values; NaN if either is NaN."""
+    if a != a:
+        return a
+    if highest:
+        return a if a >= b else b
+    return a if a <= b else b
+
+
+@numba.njit(cache=True, nogil=True)
+def channel_extreme(values: np.ndarray, window: int, keep: int,
+                    highest: bool) -> np.ndarray:  # pragma: no cover - compiled
+    """Highest (``highest``) or lowest value of the ``window`` sessions *before* each row
+    (NaN while fewer than ``window`` exist or one is NaN), last ``keep`` rows: pandas'
+    ``rolling(window, min_periods=window).max().shift(1)`` (``.min()``). Exact (only
+    comparisons), three passes per column: running extremes from the start and from the
+    end of blocks of ``window`` rows; a window spans at most two blocks, so its extreme is
+    that of the tail of one block and the head of the next (van Herk / Gil-Werman)."""
+    n_rows, n_cols = values.shape
+    first = n_rows - keep
+    out = np.empty((n_cols, keep)).T
+    head = np.empty(n_rows)  # extreme from the block's start to the row
+    tail = np.empty(n_rows)  # extreme from the row to the block's end
+    for j in range(n_cols):
+        for i in range(n_rows):
+            x = values[i, j]
+            head[i] = x if i % window == 0 else _extreme(head[i - 1], x, highest)
+        for i in range(n_rows - 1, -1, -1):
+            x = values[i, j]
+            end = i % window == window - 1 or i == n_rows - 1
+            tail[i] = x if end else _extreme(tail[i + 1], x, highest)
+        for i in range(first, n_rows):
+            if i < window:
+                out[i - first, j] = np.nan
+            else:  # the window of rows i - window .. i - 1
+                out[i - first, j] = _extreme(tail[i - window], head[i - 1], highest)
     return out

@@ -12,6 +12,7 @@ Order (see :func:`apply_filters`): anomaly gate, then decay, then minimum streng
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import pandas as pd
 
@@ -30,20 +31,37 @@ def anomaly_gate(strength: pd.DataFrame, flagged: pd.DataFrame | None) -> pd.Dat
 def sessions_unchanged(strength: pd.DataFrame) -> pd.DataFrame:
     """Per cell, sessions since the value last changed (0 on a change or the first value);
     NaN where the strength is NaN. A NaN in between counts as a change."""
-    values = strength.to_numpy(dtype=float)
-    changed = np.ones(values.shape, dtype=bool)
-    changed[1:] = ~(values[1:] == values[:-1])
-    positions = np.arange(len(values))[:, None] * np.ones((1, values.shape[1]))
-    last_change = np.where(changed, positions, np.nan)
-    last_change = pd.DataFrame(last_change).ffill().to_numpy()
-    age = positions - last_change
-    return pd.DataFrame(np.where(np.isnan(values), np.nan, age), index=strength.index,
-                        columns=strength.columns)
+    values = np.asfortranarray(strength.to_numpy(dtype=np.float64))
+    return pd.DataFrame(_unchanged_age(values, len(values)), index=strength.index,
+                        columns=strength.columns, copy=False)
 
 
-def decay(strength: pd.DataFrame, half_life: float) -> pd.DataFrame:
-    """Fade unchanged signals: ``s * 0.5 ** (sessions unchanged / half_life)``."""
-    return strength * np.power(0.5, sessions_unchanged(strength) / half_life)
+@numba.njit(cache=True, nogil=True)
+def _unchanged_age(values: np.ndarray, keep: int) -> np.ndarray:  # pragma: no cover (compiled)
+    """:func:`sessions_unchanged` of a float panel, last ``keep`` rows (column-major out)."""
+    n_rows, n_cols = values.shape
+    first = n_rows - keep
+    out = np.empty((n_cols, keep)).T
+    for j in range(n_cols):
+        last_change = 0
+        for i in range(n_rows):
+            x = values[i, j]
+            if i == 0 or x != values[i - 1, j]:  # NaN counts as a change
+                last_change = i
+            if i >= first:
+                out[i - first, j] = np.nan if np.isnan(x) else float(i - last_change)
+    return out
+
+
+def decay(strength: pd.DataFrame, half_life: float, keep: int | None = None) -> pd.DataFrame:
+    """Fade unchanged signals: ``s * 0.5 ** (sessions unchanged / half_life)``; with
+    ``keep``, only the last ``keep`` rows (their ages still count all of ``strength``)."""
+    values = np.asfortranarray(strength.to_numpy(dtype=np.float64))
+    keep = len(values) if keep is None else keep
+    age = _unchanged_age(values, keep)
+    kept = strength.iloc[len(values) - keep:]
+    return kept * np.power(0.5, pd.DataFrame(age, index=kept.index, columns=kept.columns,
+                                             copy=False) / half_life)
 
 
 def minimum_strength(strength: pd.DataFrame, threshold: float) -> pd.DataFrame:
@@ -54,9 +72,13 @@ def minimum_strength(strength: pd.DataFrame, threshold: float) -> pd.DataFrame:
 
 
 def apply_filters(strength: pd.DataFrame, config: FilterConfig,
-                  flagged: pd.DataFrame | None = None) -> pd.DataFrame:
-    """The configured filters in order: gate, decay, minimum strength."""
+                  flagged: pd.DataFrame | None = None, keep: int | None = None) -> pd.DataFrame:
+    """The configured filters in order: gate, decay, minimum strength. With ``keep``, only
+    the last ``keep`` rows are returned (equal to the full result's): the gate and the
+    decay's ages read all rows, the rest is per cell."""
+    if config.half_life is None and keep is not None:
+        strength = strength.iloc[len(strength) - keep:]
     out = anomaly_gate(strength, flagged) if config.anomaly_gate else strength
     if config.half_life is not None:
-        out = decay(out, config.half_life)
+        out = decay(out, config.half_life, keep)
     return minimum_strength(out, config.min_strength)

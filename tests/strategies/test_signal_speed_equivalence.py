@@ -7,9 +7,14 @@ over everything, every strategy over everything, the window's rows kept).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 from macroquant.db.connection import transaction
 from macroquant.features import indicators
@@ -22,12 +27,16 @@ from macroquant.strategies.builtin import (
     ZScoreReversion,
 )
 from macroquant.strategies.engine import (
+    HOLD_PROBE_SESSIONS,
     StrategyJob,
+    decay_history,
+    holds_position,
     job_history,
     run_jobs,
     run_window,
     strategy_history,
 )
+from macroquant.strategies.filters import decay, sessions_unchanged
 from macroquant.strategies.loader import FilterConfig
 from macroquant.strategies.mean_reversion import (
     BollingerParameters,
@@ -36,6 +45,7 @@ from macroquant.strategies.mean_reversion import (
     RsiReversion,
 )
 from macroquant.strategies.moving_average import SmaCrossover, SmaCrossoverParameters
+from macroquant.strategies.positions import hold_until_exit, starting_position
 from macroquant.strategies.trend import (
     DonchianBreakout,
     DonchianParameters,
@@ -141,6 +151,13 @@ def test_rolling_features_do_not_depend_on_how_much_history_is_given():
                                   rtol=0, atol=1e-10)
     pd.testing.assert_frame_equal(full["sma:40"], indicators.sma(closes.ffill(limit=5), 40),
                                   rtol=0, atol=1e-12)
+    # the channel kernel is exact: pandas' rolling max / min of the sessions before
+    pd.testing.assert_frame_equal(full["channel_high:55"],
+                                  indicators.channel_high(closes.ffill(limit=5), 55),
+                                  rtol=0, atol=0)
+    pd.testing.assert_frame_equal(full["channel_low:10"],
+                                  indicators.channel_low(closes.ffill(limit=5), 10),
+                                  rtol=0, atol=0)
 
 
 def test_history_declarations():
@@ -148,6 +165,13 @@ def test_history_declarations():
     assert strategy_history(STRATEGIES[6]) is None          # Donchian holds a position
     job = StrategyJob("x", STRATEGIES[3], ["a"], FilterConfig(half_life=2.5))
     assert job_history(job) == 100                           # 40 half-lives of 2.5 sessions
+    # with a minimum strength the bound is exact: 20 * log2(1 / 0.05) = 86.4 -> 87, + 1
+    assert decay_history(FilterConfig(min_strength=0.05, half_life=20)) == 88
+    assert 0.5 ** (88 / 20) < 0.05 <= 0.5 ** (86 / 20)
+    assert decay_history(FilterConfig(min_strength=0.5, half_life=100)) == 101
+    assert decay_history(FilterConfig(min_strength=1e-30, half_life=1)) == 40  # 40 half-lives
+    assert holds_position(STRATEGIES[6]) and holds_position(STRATEGIES[8])
+    assert not holds_position(STRATEGIES[0])
 
     class Subclass(ZScoreReversion):                         # overrides may add state
         pass
@@ -179,3 +203,88 @@ def test_sma_crossover_runs_in_the_daily_signals_stage(loaded_settings, tmp_path
     close = adjusted[msft].ffill(limit=5)
     expected = np.sign(close.rolling(20).mean().iloc[-1] - close.rolling(100).mean().iloc[-1])
     assert rows["strength"].tolist() == [max(expected, 0.0)]
+
+
+def reference_hold(el, xl, es, xs, ok, start=0.0):
+    """The state machine of ``hold_until_exit``'s docstring, one cell at a time."""
+    out = np.full(el.shape, np.nan)
+    for j in range(el.shape[1]):
+        state = start
+        for t in range(el.shape[0]):
+            if not ok[t, j]:
+                continue
+            closing = {1.0: xl[t, j] or es[t, j], -1.0: xs[t, j] or el[t, j], 0.0: False}
+            if closing[state]:
+                state = 0.0
+            if state == 0 and el[t, j] != es[t, j]:
+                state = 1.0 if el[t, j] else -1.0
+            out[t, j] = state
+    return out
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 40).flatmap(lambda rows: st.tuples(*(
+    arrays(bool, (rows, 3)) for _ in range(5)))), st.sampled_from([-1.0, 0.0, 1.0]))
+def test_the_hold_kernel_equals_the_state_machine_cell_by_cell(flags, start):
+    frames = [pd.DataFrame(f) for f in flags]
+    with starting_position(start):
+        got = hold_until_exit(*frames).to_numpy()
+    np.testing.assert_array_equal(got, reference_hold(*flags, start=start))
+    if start == 0.0:  # the default start is flat
+        np.testing.assert_array_equal(hold_until_exit(*frames).to_numpy(), got)
+
+
+def pandas_sessions_unchanged(values: np.ndarray) -> np.ndarray:
+    """The previous pandas implementation of the decay filter's age."""
+    changed = np.ones(values.shape, dtype=bool)
+    changed[1:] = ~(values[1:] == values[:-1])
+    positions = np.arange(len(values))[:, None] * np.ones((1, values.shape[1]))
+    last_change = pd.DataFrame(np.where(changed, positions, np.nan)).ffill().to_numpy()
+    return np.where(np.isnan(values), np.nan, positions - last_change)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 40).flatmap(lambda rows: st.tuples(
+    arrays(float, (rows, 3), elements=st.sampled_from([np.nan, 0.0, 0.5, -1.0, 0.25])),
+    st.integers(0, rows))))
+def test_decay_ages_equal_the_previous_pandas_implementation(case):
+    values, keep = case
+    frame = pd.DataFrame(values)
+    np.testing.assert_array_equal(sessions_unchanged(frame).to_numpy(),
+                                  pandas_sessions_unchanged(values))
+    full = decay(frame, 3.0)
+    pd.testing.assert_frame_equal(decay(frame, 3.0, keep), full.iloc[len(values) - keep:])
+    expected = values * np.power(0.5, pandas_sessions_unchanged(values) / 3.0)
+    np.testing.assert_array_equal(full.to_numpy(), expected)
+
+
+def test_a_position_held_longer_than_the_probe_comes_from_all_history():
+    """An instrument that breaks out and then stays flat keeps its Donchian long for good:
+    started long, flat or short on a trailing slice, the rule never agrees with itself,
+    so the engine widens the slice up to all history (and finds the long)."""
+    days = HOLD_PROBE_SESSIONS * 6
+    closes = synthetic_closes(days)
+    closes.iloc[:, 1] = np.concatenate([np.linspace(50, 150, 200), np.full(days - 200, 150.0)])
+    window = closes.index[-3:]
+    jobs = [StrategyJob(f"d{f}", STRATEGIES[6], list(closes.columns), FILTERS[f])
+            for f in range(len(FILTERS))]
+    names = STRATEGIES[6].required_features()
+    reference = run_jobs(jobs, compute_features(names, closes, closes), window=window)
+    fast = run_window(jobs, closes, closes, window)
+    for job in jobs:  # the decay without a minimum strength is bounded to 1e-12 (d2)
+        pd.testing.assert_frame_equal(fast.signals[job.name], reference.signals[job.name],
+                                      rtol=0, atol=1e-12 if job.name == "d2" else 0.0)
+    held = fast.signals["d0"].set_index("instrument")["strength"]
+    assert held["i1"].tolist() == [1.0] * 3  # long since the breakout, 550 sessions before
+    with starting_position(-1.0):  # what a slice started short would have said
+        short = STRATEGIES[6].generate(compute_features(names, closes, closes,
+                                                        rows=HOLD_PROBE_SESSIONS))
+    assert short["i1"].iloc[-1] == -1.0
+    # decayed for 550 sessions with a half-life of 5, below the minimum strength: 0
+    assert fast.signals["d1"].set_index("instrument")["strength"]["i1"].tolist() == [0.0] * 3
+    # half-life 2.5 without a minimum: 0.5 ** (552 / 2.5) ~ 1e-67 over all history, and
+    # 0.5 ** (100 / 2.5) ~ 9e-13 from the 40 half-lives read by the window path
+    full_age = reference.signals["d2"].set_index("instrument")["strength"]["i1"].iloc[0]
+    assert 0 < full_age < 1e-60
+    window_age = fast.signals["d2"].set_index("instrument")["strength"]["i1"].iloc[0]
+    assert math.isclose(window_age, 0.5 ** (100 / 2.5), rel_tol=1e-12)
