@@ -14,15 +14,9 @@ from pathlib import Path
 
 import psycopg
 
+from macroquant.cli_args import iso_date
 from macroquant.config.settings import Settings, load_settings
 from macroquant.errors import MacroQuantError
-
-
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a date (use YYYY-MM-DD)") from None
 
 
 def _console():
@@ -221,17 +215,17 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--asset-class", default="single_stock", help="csv: for new instruments")
     ingest.add_argument("--currency", default="USD", help="csv: for new instruments")
     ingest.add_argument("file", nargs="?", type=Path, help="the CSV file (econ-csv)")
-    ingest.add_argument("--end", type=_date, help="sample: last date to load (default: today)")
+    ingest.add_argument("--end", type=iso_date, help="sample: last date to load (default: today)")
     ingest.set_defaults(handler=cmd_ingest)
 
     run = sub.add_parser("run", help="run the daily pipeline")
     run_sub = run.add_subparsers(dest="run_command", required=True)
     daily = run_sub.add_parser("daily", help="one session")
-    daily.add_argument("--as-of", type=_date, required=True)
+    daily.add_argument("--as-of", type=iso_date, required=True)
     daily.add_argument("--run-id")
     backfill = run_sub.add_parser("backfill", help="a window of sessions in one run")
-    backfill.add_argument("--start", type=_date, required=True)
-    backfill.add_argument("--end", type=_date, required=True)
+    backfill.add_argument("--start", type=iso_date, required=True)
+    backfill.add_argument("--end", type=iso_date, required=True)
     backfill.add_argument("--run-id")
     run.set_defaults(handler=cmd_run)
 
@@ -239,8 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
     status.set_defaults(handler=cmd_status)
 
     summary = sub.add_parser("summary", help="what a run produced: orders, equity, metrics")
-    summary.add_argument("--start", type=_date, required=True)
-    summary.add_argument("--end", type=_date, required=True)
+    summary.add_argument("--start", type=iso_date, required=True)
+    summary.add_argument("--end", type=iso_date, required=True)
     summary.set_defaults(handler=cmd_summary)
 
     secrets = sub.add_parser("secrets", help="encrypted API keys and broker credentials")
@@ -254,7 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     econ_sub = econ.add_subparsers(dest="econ_command", required=True)
     show = econ_sub.add_parser("show", help="a series as it was known on a date")
     show.add_argument("series")
-    show.add_argument("--as-of", type=_date, required=True)
+    show.add_argument("--as-of", type=iso_date, required=True)
     show.add_argument("--json", action="store_true", dest="as_json")
     econ.set_defaults(handler=cmd_econ)
 
@@ -268,14 +262,14 @@ def build_parser() -> argparse.ArgumentParser:
     calendar = sub.add_parser("calendar", help="trading calendar helpers")
     calendar_sub = calendar.add_subparsers(dest="calendar_command", required=True)
     previous = calendar_sub.add_parser("previous-session", help="the session before DAY")
-    previous.add_argument("day", type=_date)
+    previous.add_argument("day", type=iso_date)
     calendar.set_defaults(handler=cmd_calendar)
 
     airflow = sub.add_parser("airflow-run", help="run a DAG over a window through Airflow "
                              "(in-process, no scheduler)")
     airflow.add_argument("dag_id")
-    airflow.add_argument("--start", type=_date, required=True)
-    airflow.add_argument("--end", type=_date, required=True)
+    airflow.add_argument("--start", type=iso_date, required=True)
+    airflow.add_argument("--end", type=iso_date, required=True)
     airflow.set_defaults(handler=cmd_airflow_run)
     for module_name in CLI_EXTENSIONS:
         import_module(module_name).register(sub)

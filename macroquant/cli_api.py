@@ -6,17 +6,13 @@ import argparse
 import getpass
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import IO
 
+from macroquant.cli_args import wall_clock
 from macroquant.config.settings import Settings
 
 ROLES = ("viewer", "trader", "admin")
 
-
-def _now() -> datetime:
-    # The CLI is the edge where the wall clock enters (audit time of the change).
-    return datetime.now(UTC)
 
 
 def _actor() -> str:
@@ -45,7 +41,7 @@ def users_command(settings: Settings, args: argparse.Namespace,
     from macroquant.db.connection import database_url, transaction
 
     url = database_url(settings)
-    fields = {"actor": _actor(), "at": _now(), "client": "cli"}
+    fields = {"actor": _actor(), "at": wall_clock(), "client": "cli"}
     action = args.users_command
     if action == "list":
         with transaction(url) as conn:

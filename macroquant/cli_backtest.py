@@ -14,26 +14,19 @@ import argparse
 import json
 import math
 import sys
-from datetime import date
 from pathlib import Path
 from typing import Any
 
+from macroquant.cli_args import iso_date
 from macroquant.config.settings import Settings
-
-
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a date (use YYYY-MM-DD)") from None
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("strategy", type=Path, help="the strategy YAML file")
     parser.add_argument("--prices", type=Path, help="bars CSV (symbol,date,open,high,low,"
                         "close,volume[,adj_close]); default: the database's market_data")
-    parser.add_argument("--start", type=_date, help="first session to trade")
-    parser.add_argument("--end", type=_date, help="last session (no data after it is read)")
+    parser.add_argument("--start", type=iso_date, help="first session to trade")
+    parser.add_argument("--end", type=iso_date, help="last session (no data after it is read)")
     parser.add_argument("--capital", type=float, help="initial capital (default: the trading "
                         "configuration's trading_capital)")
     parser.add_argument("--json", type=Path, required=True, dest="json_out",

@@ -16,18 +16,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
+from macroquant.cli_args import iso_date
 from macroquant.config.settings import Settings
 
 VENDOR_ADAPTERS = ("yahoo", "alpha_vantage", "ccxt_exchange")
 
-
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a date (use YYYY-MM-DD)") from None
 
 
 def _aware_time(text: str) -> datetime:
@@ -134,8 +129,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     fetch.add_argument("source")
     fetch.add_argument("--symbols", nargs="+", help="MacroQuant symbols (default: the "
                                                     "source's symbol map)")
-    fetch.add_argument("--start", type=_date, required=True)
-    fetch.add_argument("--end", type=_date, required=True)
+    fetch.add_argument("--start", type=iso_date, required=True)
+    fetch.add_argument("--end", type=iso_date, required=True)
     fetch.set_defaults(handler=cmd_fetch)
 
     intraday = sub.add_parser("intraday", help="intraday bar refresh")

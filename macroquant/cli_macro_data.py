@@ -12,19 +12,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import date
 
+from macroquant.cli_args import iso_date
 from macroquant.config.settings import Settings
 
 ECONOMIC_VENDORS = ("fred", "world_bank", "eurostat", "bls", "parquet_files")
 VENDORS = (*ECONOMIC_VENDORS, "alternative")
 
-
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a date (use YYYY-MM-DD)") from None
 
 
 def cmd_econ_series(args: argparse.Namespace, settings: Settings) -> int:
@@ -115,8 +109,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     macro_sub = macro.add_subparsers(dest="macro_command", required=True)
     fetch = macro_sub.add_parser("fetch", help="fetch one vendor now and store its rows")
     fetch.add_argument("vendor", choices=VENDORS)
-    fetch.add_argument("--start", type=_date, help="first date (vendor-specific meaning)")
-    fetch.add_argument("--end", type=_date, help="keep only rows public by this date")
+    fetch.add_argument("--start", type=iso_date, help="first date (vendor-specific meaning)")
+    fetch.add_argument("--end", type=iso_date, help="keep only rows public by this date")
     fetch.add_argument("--releases", action="store_true",
                        help="fred: also store release names and publication dates")
     fetch.set_defaults(handler=cmd_fetch)

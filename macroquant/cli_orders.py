@@ -3,22 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, date, datetime
 from pathlib import Path
 
+from macroquant.cli_args import iso_date, wall_clock
 from macroquant.config.settings import Settings, load_trading_config, read_yaml_mapping
-
-
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a date (use YYYY-MM-DD)") from None
-
-
-def _wall_clock() -> datetime:
-    """The CLI is the boundary where the real time enters."""
-    return datetime.now(UTC)
 
 
 def _broker(args: argparse.Namespace, conn, settings: Settings):
@@ -27,7 +15,7 @@ def _broker(args: argparse.Namespace, conn, settings: Settings):
     options = read_yaml_mapping(args.options) if args.options else {}
     if args.broker == "paper":   # the CLI's paper account persists between commands
         options.setdefault("state_path", str(settings.home / "paper_account.json"))
-    return make_broker(args.broker, options, secret_lookup(conn), _wall_clock)
+    return make_broker(args.broker, options, secret_lookup(conn), wall_clock)
 
 
 def cmd_orders(args: argparse.Namespace, settings: Settings) -> int:
@@ -63,7 +51,7 @@ def cmd_orders(args: argparse.Namespace, settings: Settings) -> int:
 
         with connect(url) as conn, conn.transaction():
             lock_id = unlock(conn, args.symbol, by=args.by, reason=args.reason,
-                             at=_wall_clock(), accept_broker_quantity=args.accept_broker_position)
+                             at=wall_clock(), accept_broker_quantity=args.accept_broker_position)
         print(f"{args.symbol}: lock {lock_id} resolved by {args.by}")
         return 0
     from macroquant.execution.live import trade_session
@@ -76,9 +64,9 @@ def cmd_orders(args: argparse.Namespace, settings: Settings) -> int:
         broker = _broker(args, conn, settings)
     if args.orders_command == "reconcile":
         oms = OrderManager(url, broker, RiskLimits.from_config(config), run_id="cli-reconcile",
-                           clock=_wall_clock, equity=config.trading_capital)
+                           clock=wall_clock, equity=config.trading_capital)
         try:
-            result = reconcile(oms, _wall_clock)
+            result = reconcile(oms, wall_clock)
         finally:
             oms.close()
         print(f"reconciliation with {broker.name}: {result.status}")
@@ -86,7 +74,7 @@ def cmd_orders(args: argparse.Namespace, settings: Settings) -> int:
             print(f"  LOCKED {mismatch['symbol']}: {mismatch}")
         return 0 if result.status == "ok" else 1
     summary = trade_session(url, broker, config, args.as_of, args.run_id or f"cli-{args.as_of}",
-                            _wall_clock)
+                            wall_clock)
     for key, value in summary.items():
         print(f"{key}: {value}")
     return 0
@@ -114,6 +102,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         cmd.add_argument("--options", type=Path,
                          help="YAML mapping of the broker's settings (not secrets)")
         if name == "trade":
-            cmd.add_argument("--as-of", type=_date, required=True)
+            cmd.add_argument("--as-of", type=iso_date, required=True)
             cmd.add_argument("--run-id")
     orders.set_defaults(handler=cmd_orders)

@@ -23,16 +23,11 @@ from typing import Any
 
 import pandas as pd
 
+from macroquant.cli_args import iso_date
 from macroquant.config.settings import Settings
 
 _SHOWN_ROWS = 10
 
-
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a date (use YYYY-MM-DD)") from None
 
 
 def run_dataset_suite(settings: Settings, dataset: str, as_of: date) -> tuple[Any, pd.Series]:
@@ -94,6 +89,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     quality_sub = quality.add_subparsers(dest="quality_command", required=True)
     suite = quality_sub.add_parser("suite", help="run a dataset's suite for a date")
     suite.add_argument("--dataset", choices=["market_data", "economic"], required=True)
-    suite.add_argument("--as-of", type=_date, required=True)
+    suite.add_argument("--as-of", type=iso_date, required=True)
     suite.add_argument("--json", action="store_true", dest="as_json")
     quality.set_defaults(handler=cmd_data_quality)

@@ -6,18 +6,12 @@ import argparse
 import json
 import os
 import sys
-from datetime import date
 
+from macroquant.cli_args import iso_date
 from macroquant.config.settings import Settings
 
 DIMENSIONS = ("strategy", "signal_type", "asset_class", "instrument")
 
-
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
@@ -90,7 +84,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add ``report`` and ``attribution``."""
     report = sub.add_parser("report", help="write the daily or weekly report (HTML and PDF)")
     report.add_argument("kind", choices=["daily", "weekly"])
-    report.add_argument("--as-of", type=_date, required=True,
+    report.add_argument("--as-of", type=iso_date, required=True,
                         help="the report's day (a non-session means the session before)")
     report.add_argument("--email", action="store_true",
                         help="also send it over SMTP (MACROQUANT_SMTP_* settings)")
@@ -98,8 +92,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     attribution = sub.add_parser("attribution",
                                  help="P&L and risk contribution over a period")
-    attribution.add_argument("--start", type=_date, required=True)
-    attribution.add_argument("--end", type=_date, required=True)
+    attribution.add_argument("--start", type=iso_date, required=True)
+    attribution.add_argument("--end", type=iso_date, required=True)
     attribution.add_argument("--by", choices=DIMENSIONS, help="one dimension (default: all)")
     attribution.add_argument("--json", action="store_true")
     attribution.set_defaults(handler=cmd_attribution)

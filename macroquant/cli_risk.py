@@ -4,20 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import UTC, date, datetime
 
+from macroquant.cli_args import iso_date, wall_clock
 from macroquant.config.settings import Settings, load_trading_config
-
-
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a date (use YYYY-MM-DD)") from None
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)  # the CLI is the clock's boundary: the time of a person's action
 
 
 def cmd_risk(args: argparse.Namespace, settings: Settings) -> int:
@@ -30,9 +19,9 @@ def cmd_risk(args: argparse.Namespace, settings: Settings) -> int:
         return _exposure(args, settings, url)
     with transaction(url) as conn:
         if args.risk_command == "halt":
-            done = kill_switch.halt(conn, reason=args.reason, actor=args.by, at=_now())
+            done = kill_switch.halt(conn, reason=args.reason, actor=args.by, at=wall_clock())
         elif args.risk_command == "resume":
-            done = kill_switch.resume(conn, actor=args.by, at=_now(), reason=args.reason)
+            done = kill_switch.resume(conn, actor=args.by, at=wall_clock(), reason=args.reason)
         else:
             done = kill_switch.status(conn)
         events = kill_switch.history(conn, limit=5)
@@ -88,6 +77,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         command.add_argument("--json", action="store_true")
     exposure = risk_sub.add_parser("exposure", help="gross, net and volatility contribution "
                                                     "by asset class, instrument, strategy")
-    exposure.add_argument("--as-of", type=_date, required=True)
+    exposure.add_argument("--as-of", type=iso_date, required=True)
     exposure.add_argument("--json", action="store_true")
     risk.set_defaults(handler=cmd_risk)
