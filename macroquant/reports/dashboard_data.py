@@ -9,7 +9,6 @@ on frames these queries return.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from urllib.parse import quote
 
@@ -292,14 +291,15 @@ def last_run(runs: pd.DataFrame) -> dict[str, object] | None:
 # ---------------------------------------------------------------- risk, health, strategies
 def risk_state(conn: psycopg.Connection) -> dict[str, object] | None:
     """The kill switch's state, who set it, when and why (None on a schema without it).
-    Table: kill_switch."""
+    Table: kill_switch, read by :func:`macroquant.risk.kill_switch.status`."""
+    from macroquant.risk.kill_switch import status
+
     exists = conn.execute("SELECT to_regclass('kill_switch') IS NOT NULL").fetchone()[0]
     if not exists:
         return None
-    row = conn.execute("SELECT state, since, actor, reason FROM kill_switch").fetchone()
-    if row is None:
-        return None
-    return {"state": row[0], "since": row[1], "actor": row[2], "reason": row[3]}
+    current = status(conn)
+    return {"state": current.state.value, "since": current.since, "actor": current.actor,
+            "reason": current.reason}
 
 
 def source_freshness(conn: psycopg.Connection) -> pd.DataFrame:
@@ -370,11 +370,12 @@ def strategy_returns(series: pd.DataFrame) -> pd.DataFrame:
 
 
 def rolling_sharpe(returns: pd.DataFrame, window: int = 63) -> pd.DataFrame:
-    """Annualised Sharpe over a trailing ``window`` of daily returns (rf 0, sample std);
-    NaN until a full window exists or where the window has no variance."""
-    mean = returns.rolling(window).mean()
-    std = returns.rolling(window).std(ddof=1)
-    return mean / std.where(std > 0) * math.sqrt(252)
+    """Annualised Sharpe over a trailing ``window`` of daily returns per column, as the
+    strategy monitor computes it (:func:`macroquant.strategies.monitoring.rolling_statistics`:
+    rf 0, sample std, NaN until a full window or where the window has no variance)."""
+    from macroquant.strategies.monitoring import rolling_statistics
+
+    return returns.apply(lambda column: rolling_statistics(column, window)["rolling_sharpe"])
 
 
 def airflow_run_link(run_id: str, base_url: str) -> str | None:
