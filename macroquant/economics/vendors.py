@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
@@ -42,6 +42,22 @@ def register_source(conn: psycopg.Connection, row: Mapping[str, Any]) -> None:
     from macroquant.sources.fetch import register_source as register_data_source
 
     register_data_source(conn, {**row, "enabled": bool(row.get("enabled"))})
+
+
+def register_source_with_series(
+    conn: psycopg.Connection, data_source: Mapping[str, Any], config: Any,
+    load_config: Callable[[dict[str, Any] | None], Any],
+    series_row: Callable[[Any], Mapping[str, Any]],
+) -> None:
+    """An economic adapter's ``register`` hook: upsert its ``data_sources`` row, then the
+    ``economic_series`` rows of ``config`` — the given config, else the row's own stored
+    ``config`` (series a user added) over the defaults — each made by ``series_row``; all
+    in one transaction."""
+    source_id = data_source["source_id"]
+    with conn.transaction():
+        register_source(conn, data_source)
+        config = config or load_config((source_row(conn, source_id) or {}).get("config"))
+        register_series(conn, source_id, [series_row(s) for s in config.series])
 
 
 def register_series(conn: psycopg.Connection, source_id: str,

@@ -18,9 +18,7 @@ from macroquant.economics.vendors import (
     empty_observations,
     given_config,
     merged_config,
-    register_series,
-    register_source,
-    source_row,
+    register_source_with_series,
     stored_config_and_key,
 )
 from macroquant.sources.bls import client, parse
@@ -32,6 +30,7 @@ from macroquant.sources.bls.config import (
     SECRET_NAME,
     SOURCE_ID,
     BlsConfig,
+    BlsSeries,
 )
 
 __all__ = ["SOURCE_ID", "fetch_observations", "load_config", "register", "year_chunks"]
@@ -42,17 +41,16 @@ def load_config(stored: dict[str, Any] | None) -> BlsConfig:
     return merged_config(BlsConfig, DEFAULT_CONFIG, stored, SOURCE_ID)
 
 
+def _series_row(s: BlsSeries) -> dict[str, Any]:
+    """The economic_series row of one configured series."""
+    return {**s.model_dump(exclude={"bls_id"}), "asset_class": None,
+            "notes": f"BLS {s.bls_id}; no vintages: available {s.publication_lag_days} days "
+                     f"after the period ends. {s.notes}".strip()}
+
+
 def register(conn: psycopg.Connection, config: BlsConfig | None = None) -> None:
     """Upsert the ``bls`` data_sources row and its economic_series rows."""
-    with conn.transaction():
-        register_source(conn, DATA_SOURCE)
-        # the row's own config (series a user added), else the defaults
-        config = config or load_config((source_row(conn, SOURCE_ID) or {}).get("config"))
-        register_series(conn, SOURCE_ID, [
-            {**s.model_dump(exclude={"bls_id"}), "asset_class": None,
-             "notes": f"BLS {s.bls_id}; no vintages: available {s.publication_lag_days} days "
-                      f"after the period ends. {s.notes}".strip()}
-            for s in config.series])
+    register_source_with_series(conn, DATA_SOURCE, config, load_config, _series_row)
 
 
 def year_chunks(start: date | None, end: date | None) -> list[tuple[int | None, int | None]]:

@@ -17,9 +17,7 @@ from macroquant.economics.vendors import (
     empty_observations,
     given_config,
     merged_config,
-    register_series,
-    register_source,
-    source_row,
+    register_source_with_series,
     stored_config_and_key,
 )
 from macroquant.sources.eurostat import client, parse
@@ -28,6 +26,7 @@ from macroquant.sources.eurostat.config import (
     DEFAULT_CONFIG,
     SOURCE_ID,
     EurostatConfig,
+    EurostatSeries,
 )
 
 __all__ = ["SOURCE_ID", "fetch_observations", "load_config", "register"]
@@ -38,19 +37,18 @@ def load_config(stored: dict[str, Any] | None) -> EurostatConfig:
     return merged_config(EurostatConfig, DEFAULT_CONFIG, stored, SOURCE_ID)
 
 
+def _series_row(s: EurostatSeries) -> dict[str, Any]:
+    """The economic_series row of one configured series."""
+    return {"series_id": s.series_id, "name": s.name, "frequency": s.frequency,
+            "units": s.units, "asset_class": None,
+            "publication_lag_days": s.publication_lag_days,
+            "notes": f"Eurostat {s.dataset} {s.filters}; no vintages: public "
+                     f"{s.publication_lag_days} days after the period ends"}
+
+
 def register(conn: psycopg.Connection, config: EurostatConfig | None = None) -> None:
     """Upsert the ``eurostat`` data_sources row and its economic_series rows."""
-    with conn.transaction():
-        register_source(conn, DATA_SOURCE)
-        # the row's own config (series a user added), else the defaults
-        config = config or load_config((source_row(conn, SOURCE_ID) or {}).get("config"))
-        register_series(conn, SOURCE_ID, [
-            {"series_id": s.series_id, "name": s.name, "frequency": s.frequency,
-             "units": s.units, "asset_class": None,
-             "publication_lag_days": s.publication_lag_days,
-             "notes": f"Eurostat {s.dataset} {s.filters}; no vintages: public "
-                      f"{s.publication_lag_days} days after the period ends"}
-            for s in config.series])
+    register_source_with_series(conn, DATA_SOURCE, config, load_config, _series_row)
 
 
 def fetch_observations(start: date | None = None, end: date | None = None, *,

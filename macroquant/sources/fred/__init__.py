@@ -21,9 +21,7 @@ from macroquant.economics.vendors import (
     empty_observations,
     given_config,
     merged_config,
-    register_series,
-    register_source,
-    source_row,
+    register_source_with_series,
     stored_config_and_key,
 )
 from macroquant.sources.fred import parse
@@ -46,16 +44,15 @@ def load_config(stored: dict[str, Any] | None) -> FredConfig:
     return merged_config(FredConfig, DEFAULT_CONFIG, stored, SOURCE_ID)
 
 
+def _series_row(s: FredSeries) -> dict[str, Any]:
+    """The economic_series row of one configured series."""
+    return {**s.model_dump(exclude={"vendor_id"}), "publication_lag_days": None,
+            "notes": s.notes or f"FRED {s.vendor_id}; every ALFRED vintage stored"}
+
+
 def register(conn: psycopg.Connection, config: FredConfig | None = None) -> None:
     """Upsert the ``fred`` data_sources row and its economic_series rows."""
-    with conn.transaction():
-        register_source(conn, DATA_SOURCE)
-        # the row's own config (series a user added), else the defaults
-        config = config or load_config((source_row(conn, SOURCE_ID) or {}).get("config"))
-        register_series(conn, SOURCE_ID, [
-            {**s.model_dump(exclude={"vendor_id"}), "publication_lag_days": None,
-             "notes": s.notes or f"FRED {s.vendor_id}; every ALFRED vintage stored"}
-            for s in config.series])
+    register_source_with_series(conn, DATA_SOURCE, config, load_config, _series_row)
 
 
 def _client(config: FredConfig | Mapping[str, Any] | None,

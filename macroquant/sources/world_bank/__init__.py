@@ -17,9 +17,7 @@ from macroquant.economics.vendors import (
     empty_observations,
     given_config,
     merged_config,
-    register_series,
-    register_source,
-    source_row,
+    register_source_with_series,
     stored_config_and_key,
 )
 from macroquant.sources.world_bank import client, parse
@@ -28,6 +26,7 @@ from macroquant.sources.world_bank.config import (
     DEFAULT_CONFIG,
     SOURCE_ID,
     WorldBankConfig,
+    WorldBankSeries,
 )
 
 __all__ = ["SOURCE_ID", "fetch_observations", "load_config", "register"]
@@ -38,19 +37,18 @@ def load_config(stored: dict[str, Any] | None) -> WorldBankConfig:
     return merged_config(WorldBankConfig, DEFAULT_CONFIG, stored, SOURCE_ID)
 
 
+def _series_row(s: WorldBankSeries) -> dict[str, Any]:
+    """The economic_series row of one configured series."""
+    return {"series_id": s.series_id, "name": s.name, "frequency": "annual",
+            "units": s.units, "asset_class": None,
+            "publication_lag_days": s.publication_lag_days,
+            "notes": f"World Bank {s.indicator} for {s.economy}; no vintages: public "
+                     f"{s.publication_lag_days} days after the year ends"}
+
+
 def register(conn: psycopg.Connection, config: WorldBankConfig | None = None) -> None:
     """Upsert the ``world_bank`` data_sources row and its economic_series rows."""
-    with conn.transaction():
-        register_source(conn, DATA_SOURCE)
-        # the row's own config (series a user added), else the defaults
-        config = config or load_config((source_row(conn, SOURCE_ID) or {}).get("config"))
-        register_series(conn, SOURCE_ID, [
-            {"series_id": s.series_id, "name": s.name, "frequency": "annual",
-             "units": s.units, "asset_class": None,
-             "publication_lag_days": s.publication_lag_days,
-             "notes": f"World Bank {s.indicator} for {s.economy}; no vintages: public "
-                      f"{s.publication_lag_days} days after the year ends"}
-            for s in config.series])
+    register_source_with_series(conn, DATA_SOURCE, config, load_config, _series_row)
 
 
 def fetch_observations(start: date | None = None, end: date | None = None, *,
