@@ -4,9 +4,8 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ from psycopg.types.json import Jsonb
 from macroquant.cli import main
 from macroquant.db.bulk import read_frame
 from macroquant.db.connection import connect, transaction
+from tests.local_http import LocalHttpServer
 
 FRED_PAYLOAD = Path(__file__).parent / "sources" / "payloads" / "fred" / "gdp_all_releases.xml"
 VENDOR_ROWS = ["alpha_vantage", "alpha_vantage_economic", "coinbase", "yahoo"]
@@ -92,7 +92,7 @@ def test_fetch_unknown_source_and_reversed_window(capsys):
     assert "--end is before --start" in capsys.readouterr().err
 
 
-class _LocalFred:
+class _LocalFred(LocalHttpServer):
     """FRED on 127.0.0.1: ``/fred/series/observations`` answers ``status`` with ``body``."""
 
     def __init__(self, status: int, body: bytes) -> None:
@@ -111,17 +111,15 @@ class _LocalFred:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.root = f"http://127.0.0.1:{self.server.server_port}/fred"
+        super().__init__(Handler)
+        self.root = f"{self.url}/fred"
 
 
 @pytest.fixture
 def local_fred() -> Iterator[_LocalFred]:
-    fred = _LocalFred(200, FRED_PAYLOAD.read_bytes())
-    threading.Thread(target=fred.server.serve_forever, daemon=True).start()
+    fred = _LocalFred(200, FRED_PAYLOAD.read_bytes()).start()
     yield fred
-    fred.server.shutdown()
-    fred.server.server_close()
+    fred.stop()
 
 
 def _point_fred_at(url: str, root: str) -> None:

@@ -22,9 +22,11 @@ import threading
 import time
 import uuid
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlparse
+
+from tests.local_http import LocalHttpServer
 
 ACCOUNT_ID = "904837e3-3b76-47ec-b432-046db621571b"
 OPEN_STATES = {"new", "accepted", "partially_filled", "pending_new"}
@@ -34,7 +36,7 @@ def _now() -> str:
     return datetime(2024, 1, 2, 15, 30, tzinfo=UTC).isoformat().replace("+00:00", "Z")
 
 
-class FakeAlpaca:
+class FakeAlpaca(LocalHttpServer):
     """State of the fake account, and the server that exposes it."""
 
     def __init__(self, prices: dict[str, float] | None = None) -> None:
@@ -49,20 +51,7 @@ class FakeAlpaca:
         self.sleep_s = 1.5
         self.posted_orders = 0            # orders the fake accepted (duplicates would count)
         self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def start(self) -> FakeAlpaca:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(self._handler())
 
     def inject(self, method: str, path_prefix: str, action: str, times: int = 1) -> None:
         with self.lock:

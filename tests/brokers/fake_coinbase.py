@@ -12,9 +12,11 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlparse
+
+from tests.local_http import LocalHttpServer
 
 NOW = "2024-01-02T15:30:00Z"
 TAKER = 0.006
@@ -26,7 +28,7 @@ MARKETS = [{
 }]
 
 
-class FakeCoinbase:
+class FakeCoinbase(LocalHttpServer):
     def __init__(self, prices: dict[str, float], usd: float = 1_000_000.0) -> None:
         self.prices = dict(prices)
         self.balances: dict[str, float] = {"USD": usd}
@@ -35,20 +37,7 @@ class FakeCoinbase:
         self.faults: list[tuple[str, str, str]] = []
         self.created = 0
         self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def start(self) -> FakeCoinbase:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(self._handler())
 
     def inject(self, method: str, prefix: str, action: str, times: int = 1) -> None:
         self.faults.extend([(method, prefix, action)] * times)

@@ -6,10 +6,9 @@ the vendors' recorded payloads (tests/sources/payloads/) through the real client
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from datetime import date
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -34,6 +33,7 @@ from macroquant.sources.fetch import (
     source_health,
 )
 from macroquant.sources.fred.config import DATA_SOURCE as FRED_ROW
+from tests.local_http import LocalHttpServer
 
 PAYLOADS = Path(__file__).parents[1] / "sources" / "payloads"
 START, END = date(2024, 2, 1), date(2024, 2, 2)  # Thursday, Friday
@@ -41,7 +41,7 @@ GDP = {"series_id": "GDP", "vendor_id": "GDP", "name": "US nominal GDP",
        "frequency": "quarterly", "units": "billions of dollars, SAAR"}
 
 
-class LocalVendors:
+class LocalVendors(LocalHttpServer):
     """FRED, a news wire and Reddit on 127.0.0.1: ``routes[path] = (status, body)``; every
     request (path, query) is recorded."""
 
@@ -63,8 +63,8 @@ class LocalVendors:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.root = f"http://127.0.0.1:{self.server.server_port}"
+        super().__init__(Handler)
+        self.root = self.url
 
     def serve(self, path: str, payload: str, status: int = 200) -> None:
         self.routes[path] = (status, (PAYLOADS / payload).read_bytes())
@@ -72,12 +72,9 @@ class LocalVendors:
 
 @pytest.fixture
 def vendors() -> Iterator[LocalVendors]:
-    local = LocalVendors()
-    thread = threading.Thread(target=local.server.serve_forever, daemon=True)
-    thread.start()
+    local = LocalVendors().start()
     yield local
-    local.server.shutdown()
-    local.server.server_close()
+    local.stop()
 
 
 @pytest.fixture(autouse=True)

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import json
 import random
-import threading
 from datetime import UTC, date, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -24,6 +23,7 @@ from macroquant.sources.fetch import (
     RetryPolicy,
     SourceSpec,
 )
+from tests.local_http import running
 
 PAYLOADS = Path(__file__).parent / "payloads" / "coinbase"
 PRODUCTS = "/api/v3/brokerage/market/products"
@@ -81,14 +81,11 @@ class FakeCoinbase(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def coinbase():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeCoinbase)
-    server.paths, server.candle_queries, server.failures = [], [], []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    server.config = {"api_url": f"http://127.0.0.1:{server.server_address[1]}"}
-    yield server
-    server.shutdown()
-    server.server_close()
+    with running(FakeCoinbase) as local:
+        server = local.server
+        server.paths, server.candle_queries, server.failures = [], [], []
+        server.config = {"api_url": local.url}
+        yield server
 
 
 class FakeClock:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from datetime import date, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -23,6 +22,7 @@ from macroquant.errors import ConfigError, MissingCredentialError, SourceError
 from macroquant.sources import fred
 from macroquant.sources.fred.config import FredConfig, FredSeries
 from macroquant.sources.fred.parse import observations_from_vintages, with_realtime_end
+from tests.local_http import LocalHttpServer
 
 PAYLOADS = Path(__file__).parent / "payloads" / "fred"
 GDP = FredSeries(series_id="GDP", vendor_id="GDP", name="US nominal GDP",
@@ -36,7 +36,7 @@ def _no_default_database(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
     monkeypatch.setenv("MACROQUANT_DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
 
 
-class FakeFred:
+class FakeFred(LocalHttpServer):
     """A local FRED: ``routes[path] = (status, xml bytes)``; requests are recorded."""
 
     def __init__(self) -> None:
@@ -58,8 +58,8 @@ class FakeFred:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.root_url = f"http://127.0.0.1:{self.server.server_port}/fred"
+        super().__init__(Handler)
+        self.root_url = f"{self.url}/fred"
 
     def serve(self, path: str, body: bytes | str, status: int = 200) -> None:
         self.routes[f"/fred/{path}"] = (status, body.encode() if isinstance(body, str)
@@ -68,12 +68,9 @@ class FakeFred:
 
 @pytest.fixture
 def fake_fred() -> Iterator[FakeFred]:
-    fake = FakeFred()
-    thread = threading.Thread(target=fake.server.serve_forever, daemon=True)
-    thread.start()
+    fake = FakeFred().start()
     yield fake
-    fake.server.shutdown()
-    fake.server.server_close()
+    fake.stop()
 
 
 def _config(fake: FakeFred, *series: FredSeries) -> FredConfig:
