@@ -3,6 +3,7 @@ daemon thread, shut down and close) behind every local fake of a vendor or broke
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,3 +40,11 @@ def running(handler: type[BaseHTTPRequestHandler]) -> Iterator[LocalHttpServer]:
         yield local
     finally:
         local.stop()
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that was free a moment ago (for servers that need a number up
+    front, e.g. Streamlit or aiosmtpd)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

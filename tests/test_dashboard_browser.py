@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.local_http import free_port
 from tests.test_dashboard import _seed
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,16 +36,10 @@ PAGES = {"overview": ("Overview", 1), "strategies": ("Strategies", 2),
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="needs Chromium (Debian: chromium)")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def dashboard(db_url: str, tmp_path: Path) -> Iterator[str]:
     _seed(db_url)
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "MACROQUANT_DATABASE_URL": db_url, "MACROQUANT_HOME": str(tmp_path)}
     server = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app" / "app.py"),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 from datetime import date
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from macroquant.reports.report_builder import (
     period_start,
     write_report,
 )
+from tests.local_http import free_port
 
 START, END = date(2012, 10, 1), date(2012, 10, 12)  # two whole weeks; 10-12 is a Friday
 
@@ -99,9 +99,7 @@ class _Inbox:
 
 def test_email_goes_to_a_local_smtp_server(traded, tmp_path, monkeypatch, capsys):
     inbox = _Inbox()
-    with socket.socket() as probe:  # a free port (aiosmtpd's start-up check needs a real one)
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # aiosmtpd's start-up check needs a real port number
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
     try:
