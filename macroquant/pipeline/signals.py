@@ -45,12 +45,17 @@ from macroquant.pipeline.logs import write_system_log
 from macroquant.strategies.engine import StrategyJob, run_window
 from macroquant.strategies.loader import LoadedStrategy, load_strategies
 
+# Bar datasets whose gate checks must pass: the validate stage's and the CSV loader's.
+GATE_DATASETS: tuple[str, ...] = ("market_data", "csv_file")
+
 
 def check_data_gate(conn: psycopg.Connection, context: StageContext) -> None:
-    """Raise unless every session of the window passed validation."""
+    """Raise unless every session of the window passed validation (the validate stage's
+    checks and those of any CSV file loaded into it)."""
     checks = read_frame(conn, """SELECT as_of, bool_and(passed) AS passed FROM data_checks
-                                 WHERE dataset = 'market_data' AND as_of BETWEEN %s AND %s
-                                 GROUP BY as_of""", (context.start, context.end))
+                                 WHERE dataset = ANY(%s) AND as_of BETWEEN %s AND %s
+                                 GROUP BY as_of""",
+                        (list(GATE_DATASETS), context.start, context.end))
     validated = dict(zip(checks["as_of"], checks["passed"], strict=True))
     failed = [d for d in context.sessions if validated.get(d) is False]
     missing = [d for d in context.sessions if d not in validated]

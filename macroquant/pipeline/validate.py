@@ -8,7 +8,7 @@ rows left untouched), ``quarantine`` (each failing row with the check and the re
 (warnings: spikes, gaps, stale instruments).
 Idempotency key: ``as_of`` in the window (quarantine, data_checks and flags are replaced).
 
-Everything runs inside PostgreSQL in one transaction (``macroquant.validation.audit``):
+Everything runs inside PostgreSQL in one transaction (``macroquant.validation.audit`` and ``.publish``):
 the staged rows are never read into Python. Nothing is dropped silently: rows in = rows
 published + rows quarantined, returned in the stage's counts (and so stored in
 ``pipeline_runs.rows_written``). If any row was quarantined, the stage commits what it
@@ -22,7 +22,7 @@ from macroquant.db.connection import transaction
 from macroquant.errors import DataQualityError
 from macroquant.pipeline.context import StageContext
 from macroquant.pipeline.logs import write_system_log
-from macroquant.validation import audit, history_checks
+from macroquant.validation import audit, history_checks, publish
 from macroquant.validation.config import load_quality_config
 
 
@@ -36,7 +36,7 @@ def run(context: StageContext) -> dict[str, int]:
         counts = audit.count(conn)
         audit.write_quarantine(conn, context.start, context.end)
         audit.write_gate_checks(conn, context.start, context.end, context.sessions)
-        changed = audit.publish(conn)
+        changed = publish.publish(conn, counts.published)
         flags = history_checks.run(conn, context.start, context.end, context.sessions, quality)
         bad_dates: list[str] = []
         if counts.quarantined:

@@ -10,15 +10,22 @@ The gate checks are the same as :func:`macroquant.validation.checks.run_checks` 
 reference implementation); ``tests/validation/test_sql_checks.py`` runs both over the same
 rows and asserts they agree.
 
+The staged rows are usually ``market_data_staging``'s rows in the window; a bulk loader
+passes its own staging relation instead (``macroquant ingest csv`` audits its landing
+tables, :mod:`macroquant.sources.csv_files.load`), and the same checks run over it.
+
 Temporary objects (dropped at commit):
 
-- ``_audit_rows``: the window's staged rows, NaN read as NULL (a view);
+- ``_audit_source``: the staged rows as stored (a view);
+- ``_audit_rows``: the same rows, NaN read as NULL and the symbol trimmed (a view);
 - ``_audit_failures``: one row per (staged row, failed check) with the reason.
+
+Publishing is in :mod:`macroquant.validation.publish`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -39,6 +46,16 @@ _ANY_ROW_FAILURE = """r.close IS NULL OR r.trade_date IS NULL OR r.symbol IS NUL
     OR (r.high IS NOT NULL AND (r.high < greatest(r.open, r.close, r.low) - 1e-9
                                 OR r.low > least(r.open, r.close, r.high) + 1e-9))
     OR r.trade_date > r.as_of"""
+
+# True for a row that passes every row-local check (a superset test: where it is not
+# true the exact checks below decide). Over the stored values: NaN compares above every
+# number in PostgreSQL, so a NaN price or high fails one of these comparisons, and NULL
+# makes the conjunction unknown. Rows within the 1e-9 OHLC tolerance, or with only a close,
+# are left to the exact checks.
+_CLEAN_ROW = """s.close > 0 AND s.open > 0 AND s.low > 0
+    AND s.high >= s.open AND s.high >= s.close AND s.low <= s.open AND s.low <= s.close
+    AND s.high < 'Infinity' AND coalesce(s.adj_close, 1) > 0
+    AND coalesce(s.volume, 0) >= 0 AND s.trade_date <= s.as_of AND trim(s.symbol) <> ''"""
 
 # Row-local gate checks: (name, SQL expression giving the reason when the row fails, else
 # NULL). The expressions read the NaN-free view ``_audit_rows``.
@@ -65,6 +82,9 @@ _ROW_CHECKS: tuple[tuple[str, str], ...] = (
 )
 
 
+ROW_CHECKS: tuple[str, ...] = tuple(name for name, _ in _ROW_CHECKS)
+
+
 @dataclass(frozen=True)
 class AuditCounts:
     """What one audit saw: rows in = published + quarantined."""
@@ -78,37 +98,78 @@ class AuditCounts:
         return self.rows_in - self.quarantined
 
 
-def open_window(conn: psycopg.Connection, start: date, end: date) -> None:
-    """Create the ``_audit_rows`` view over the staged rows with ``as_of`` in the window.
+STAGED_COLUMNS: tuple[str, ...] = ("source_id", "as_of", "row_number", "symbol",
+                                   "trade_date", *VALUE_COLUMNS)
 
-    NaN is read as missing (NULL), the same as the pandas checks do.
+
+def _cleaned_columns(alias: str) -> sql.Composable:
+    """The staged columns of ``alias`` with NaN read as NULL and the symbol trimmed."""
+    a = sql.Identifier(alias)
+    values = [sql.SQL("NULLIF({a}.{c}, 'NaN') AS {c}").format(a=a, c=sql.Identifier(c))
+              for c in VALUE_COLUMNS]
+    return sql.SQL(", ").join([
+        sql.SQL("{a}.source_id, {a}.as_of, {a}.row_number").format(a=a),
+        sql.SQL("NULLIF(trim({a}.symbol), '') AS symbol, {a}.trade_date").format(a=a),
+        *values])
+
+
+def open_window(conn: psycopg.Connection, start: date, end: date,
+                staged: sql.Composable | None = None) -> None:
+    """Create the ``_audit_source`` and ``_audit_rows`` views over the rows to audit.
+
+    ``staged`` is a query giving :data:`STAGED_COLUMNS`; by default the rows of
+    ``market_data_staging`` with ``as_of`` in the window. NaN is read as missing (NULL),
+    the same as the pandas checks do.
     """
-    values = sql.SQL(", ").join(
-        sql.SQL("NULLIF({c}, 'NaN') AS {c}").format(c=sql.Identifier(c)) for c in VALUE_COLUMNS)
-    conn.execute(sql.SQL(
-        """CREATE TEMP VIEW _audit_rows AS
-           SELECT source_id, as_of, row_number, NULLIF(trim(symbol), '') AS symbol,
-                  trade_date, {values}
-           FROM market_data_staging WHERE as_of BETWEEN {start} AND {end}""").format(
-        values=values, start=sql.Literal(start), end=sql.Literal(end)))
+    if staged is None:
+        staged = sql.SQL("""SELECT {columns} FROM market_data_staging
+                            WHERE as_of BETWEEN {start} AND {end}""").format(
+            columns=sql.SQL(", ").join(map(sql.Identifier, STAGED_COLUMNS)),
+            start=sql.Literal(start), end=sql.Literal(end))
+    conn.execute(sql.SQL("CREATE TEMP VIEW _audit_source AS {}").format(staged))
+    conn.execute(sql.SQL("CREATE TEMP VIEW _audit_rows AS SELECT {} FROM _audit_source s"
+                         ).format(_cleaned_columns("s")))
     conn.execute("""CREATE TEMP TABLE _audit_failures (
                         source_id text, as_of date, row_number integer, check_name text,
                         reason text) ON COMMIT DROP""")
 
 
-def find_failures(conn: psycopg.Connection) -> None:
-    """Fill ``_audit_failures`` with every gate check's failing rows (set-based)."""
-    lateral = sql.SQL(", ").join(
-        sql.SQL("({name}, {expr})").format(name=sql.Literal(name), expr=sql.SQL(expr))
-        for name, expr in _ROW_CHECKS)
-    conn.execute(sql.SQL(
-        """INSERT INTO _audit_failures
-           SELECT r.source_id, r.as_of, r.row_number, c.check_name, c.reason
-           FROM (SELECT * FROM _audit_rows r WHERE {any_failure}) AS r
-           CROSS JOIN LATERAL (VALUES {checks}) AS c(check_name, reason)
-           WHERE c.reason IS NOT NULL""").format(checks=lateral,
-                                                 any_failure=sql.SQL(_ANY_ROW_FAILURE)))
-    # All copies of a (symbol, date) fail: which one is right cannot be told.
+def find_failures(conn: psycopg.Connection,
+                  checks: Collection[str] = GATE_CHECKS) -> None:
+    """Add the failing rows of ``checks`` (default: every gate check) to
+    ``_audit_failures`` (set-based).
+
+    The row-local checks run in two steps: a cheap test on the stored values that is true
+    for every row that passes them all (the comparisons a clean bar satisfies; NaN and NULL
+    make it false or unknown), and the exact checks, with reasons, only on the rows where
+    that test is not true. On a clean file the second step sees almost no row.
+    """
+    unknown = set(checks) - set(GATE_CHECKS)
+    if unknown:
+        raise ValueError(f"unknown gate checks: {sorted(unknown)}")
+    if set(checks) & set(ROW_CHECKS):
+        lateral = sql.SQL(", ").join(
+            sql.SQL("({name}, {expr})").format(name=sql.Literal(name), expr=sql.SQL(expr))
+            for name, expr in _ROW_CHECKS if name in checks)
+        conn.execute(sql.SQL(
+            """INSERT INTO _audit_failures
+               SELECT r.source_id, r.as_of, r.row_number, c.check_name, c.reason
+               FROM (SELECT {rows} FROM _audit_source s
+                     WHERE ({clean}) IS NOT TRUE) AS r
+               CROSS JOIN LATERAL (VALUES {checks}) AS c(check_name, reason)
+               WHERE ({any_failure}) AND c.reason IS NOT NULL""").format(
+            rows=_cleaned_columns("s"), clean=sql.SQL(_CLEAN_ROW), checks=lateral,
+            any_failure=sql.SQL(_ANY_ROW_FAILURE)))
+    if "duplicate" in checks:
+        find_duplicates(conn)
+    if "unknown_instrument" in checks:
+        find_unknown_instruments(conn)
+    conn.execute("ANALYZE _audit_failures")
+
+
+def find_duplicates(conn: psycopg.Connection) -> None:
+    """Add every copy of a (symbol, date) that occurs more than once: which one is right
+    cannot be told."""
     conn.execute(
         """INSERT INTO _audit_failures
            SELECT r.source_id, r.as_of, r.row_number, 'duplicate',
@@ -118,6 +179,10 @@ def find_failures(conn: psycopg.Connection) -> None:
                  WHERE symbol IS NOT NULL AND trade_date IS NOT NULL
                  GROUP BY symbol, trade_date HAVING count(*) > 1) d
              USING (symbol, trade_date)""")
+
+
+def find_unknown_instruments(conn: psycopg.Connection) -> None:
+    """Add the rows whose symbol is not in ``instruments``."""
     conn.execute(
         """INSERT INTO _audit_failures
            SELECT r.source_id, r.as_of, r.row_number, 'unknown_instrument',
@@ -125,26 +190,30 @@ def find_failures(conn: psycopg.Connection) -> None:
            FROM _audit_rows r
            WHERE r.symbol IS NOT NULL
              AND NOT EXISTS (SELECT 1 FROM instruments i WHERE i.symbol = r.symbol)""")
-    conn.execute("ANALYZE _audit_failures")
 
 
-def count(conn: psycopg.Connection) -> AuditCounts:
-    """Rows in the window, rows quarantined (distinct), and failures per check."""
-    row = conn.execute(
-        """SELECT (SELECT count(*) FROM _audit_rows),
-                  (SELECT count(*) FROM (SELECT DISTINCT source_id, as_of, row_number
-                                         FROM _audit_failures) q)""").fetchone()
+def count(conn: psycopg.Connection, rows_in: int | None = None) -> AuditCounts:
+    """Rows audited (counted unless given), rows quarantined (distinct), and failures per
+    check."""
+    if rows_in is None:
+        rows_in = int(conn.execute("SELECT count(*) FROM _audit_rows").fetchone()[0])
+    quarantined = conn.execute(
+        """SELECT count(*) FROM (SELECT DISTINCT source_id, as_of, row_number
+                                 FROM _audit_failures) q""").fetchone()[0]
     by_check = conn.execute("SELECT check_name, count(*) FROM _audit_failures "
                             "GROUP BY check_name ORDER BY check_name").fetchall()
-    return AuditCounts(rows_in=int(row[0]), quarantined=int(row[1]),
+    return AuditCounts(rows_in=rows_in, quarantined=int(quarantined),
                        failures_by_check={name: int(n) for name, n in by_check})
 
 
-def write_quarantine(conn: psycopg.Connection, start: date, end: date) -> int:
-    """Replace the window's market-data quarantine with the failures, each with its raw row.
-    Returns the number of quarantine rows written (one per row and failed check)."""
-    conn.execute("DELETE FROM quarantine WHERE dataset = %s AND as_of BETWEEN %s AND %s",
-                 (DATASET, start, end))
+def write_quarantine(conn: psycopg.Connection, start: date, end: date,
+                     source_id: str | None = None) -> int:
+    """Replace the window's market-data quarantine (of every source, or of ``source_id``)
+    with the failures, each with its raw row. Returns the number of quarantine rows
+    written (one per row and failed check)."""
+    conn.execute("""DELETE FROM quarantine WHERE dataset = %s AND as_of BETWEEN %s AND %s
+                    AND (%s::text IS NULL OR source_id = %s)""",
+                 (DATASET, start, end, source_id, source_id))
     return conn.execute(
         """INSERT INTO quarantine (source_id, as_of, row_number, check_name, dataset, symbol,
                                    trade_date, reason, raw_row)
@@ -155,92 +224,35 @@ def write_quarantine(conn: psycopg.Connection, start: date, end: date) -> int:
                                      'close', s.close, 'adj_close', s.adj_close,
                                      'volume', s.volume)
            FROM _audit_failures f
-           JOIN market_data_staging s USING (source_id, as_of, row_number)""",
+           JOIN _audit_source s USING (source_id, as_of, row_number)""",
         (DATASET,)).rowcount
 
 
 def write_gate_checks(conn: psycopg.Connection, start: date, end: date,
-                      sessions: Sequence[date]) -> int:
-    """Replace the window's gate rows in ``data_checks``: per date (every session of the
-    window and every staged ``as_of``) and check, rows checked and failed."""
+                      sessions: Sequence[date], dataset: str = DATASET,
+                      rows_checked: Mapping[date, int] | None = None) -> int:
+    """Replace the window's gate rows of ``dataset`` in ``data_checks``: per date (every
+    session given and every staged ``as_of``) and check, rows checked and failed. A bulk
+    loader that audits only its own rows records them under its own dataset, so it does
+    not overwrite the validate stage's counts (the signals gate reads both). A caller that
+    already counted its rows per ``as_of`` passes ``rows_checked`` and saves a scan."""
     conn.execute("""DELETE FROM data_checks WHERE dataset = %s AND severity = 'error'
-                    AND as_of BETWEEN %s AND %s""", (DATASET, start, end))
-    return conn.execute(
+                    AND as_of BETWEEN %s AND %s""", (dataset, start, end))
+    per_date = (sql.SQL("SELECT as_of, count(*) AS rows_checked FROM _audit_rows "
+                        "GROUP BY as_of") if rows_checked is None else
+                sql.SQL("SELECT unnest({}::date[]) AS as_of, unnest({}::bigint[]) AS rows_checked"
+                        ).format(sql.Literal(list(rows_checked)),
+                                 sql.Literal(list(rows_checked.values()))))
+    return conn.execute(sql.SQL(
         """INSERT INTO data_checks (as_of, dataset, check_name, rows_checked, rows_failed,
                                     passed, severity)
-           SELECT d.as_of, %s, c.check_name, coalesce(n.rows_checked, 0),
+           SELECT d.as_of, %s, c.check_name, coalesce(d.rows_checked, 0),
                   coalesce(f.rows_failed, 0), coalesce(f.rows_failed, 0) = 0, 'error'
-           FROM (SELECT DISTINCT as_of FROM _audit_rows
-                 UNION SELECT unnest(%s::date[])) d
+           FROM (SELECT as_of, n.rows_checked
+                 FROM ({per_date}) n
+                 FULL JOIN (SELECT DISTINCT unnest(%s::date[]) AS as_of) s USING (as_of)) d
            CROSS JOIN unnest(%s::text[]) AS c(check_name)
-           LEFT JOIN (SELECT as_of, count(*) AS rows_checked FROM _audit_rows
-                      GROUP BY as_of) n USING (as_of)
            LEFT JOIN (SELECT as_of, check_name, count(*) AS rows_failed FROM _audit_failures
-                      GROUP BY as_of, check_name) f USING (as_of, check_name)""",
-        (DATASET, list(sessions), list(GATE_CHECKS))).rowcount
-
-
-def publish(conn: psycopg.Connection) -> int:
-    """Publish the window's passing rows into ``market_data`` inside the server.
-
-    A row whose values equal the stored ones is left untouched (its ``loaded_at`` keeps the
-    time the value first arrived); a changed row is updated; a new row is inserted. The
-    table is locked against other writers (readers are not blocked) so the update-then-
-    insert pair cannot race. Rows are inserted in primary-key order, so the key index is
-    appended to rather than written at random. Fast path: when no stored bar of the
-    window's instruments falls in its date range (a first load), there is nothing to
-    compare and the rows go in with one plain ``INSERT … SELECT``. Returns rows inserted or
-    changed.
-    """
-    # Without failures the anti-join is left out (planned over an empty table it becomes a
-    # nested loop probed once per row).
-    failed = conn.execute("SELECT EXISTS (SELECT 1 FROM _audit_failures)").fetchone()[0]
-    conn.execute(sql.SQL(
-        """CREATE TEMP VIEW _audit_passing AS
-           SELECT i.instrument_id, r.trade_date, r.open, r.high, r.low, r.close,
-                  r.adj_close, r.volume, r.source_id
-           FROM _audit_rows r JOIN instruments i ON i.symbol = r.symbol {passing}""").format(
-        passing=sql.SQL("""WHERE NOT EXISTS (SELECT 1 FROM _audit_failures f
-                                             WHERE f.source_id = r.source_id
-                                               AND f.as_of = r.as_of
-                                               AND f.row_number = r.row_number)""")
-        if failed else sql.SQL("")))
-    conn.execute("LOCK TABLE market_data IN SHARE ROW EXCLUSIVE MODE")
-    insert = """INSERT INTO market_data (instrument_id, trade_date, open, high, low, close,
-                                         adj_close, volume, source_id)
-                SELECT p.instrument_id, p.trade_date, p.open, p.high, p.low, p.close,
-                       p.adj_close, p.volume, p.source_id
-                FROM _audit_passing p {where}
-                ORDER BY p.instrument_id, p.trade_date"""
-    if not _stored_bars_overlap(conn):
-        return conn.execute(sql.SQL(insert).format(where=sql.SQL(""))).rowcount
-    changed = conn.execute(
-        """UPDATE market_data m
-           SET open = p.open, high = p.high, low = p.low, close = p.close,
-               adj_close = p.adj_close, volume = p.volume, source_id = p.source_id,
-               loaded_at = now()
-           FROM _audit_passing p
-           WHERE m.instrument_id = p.instrument_id AND m.trade_date = p.trade_date
-             AND (m.open, m.high, m.low, m.close, m.adj_close, m.volume, m.source_id)
-                 IS DISTINCT FROM
-                 (p.open, p.high, p.low, p.close, p.adj_close, p.volume, p.source_id)"""
-    ).rowcount
-    inserted = conn.execute(sql.SQL(insert).format(where=sql.SQL(
-        """WHERE NOT EXISTS (SELECT 1 FROM market_data m
-                             WHERE m.instrument_id = p.instrument_id
-                               AND m.trade_date = p.trade_date)"""))).rowcount
-    return changed + inserted
-
-
-def _stored_bars_overlap(conn: psycopg.Connection) -> bool:
-    """Whether ``market_data`` holds any bar of the window's instruments inside the window's
-    trade-date range (one primary-key range probe per instrument). Must run under the
-    publish lock, so no writer can add such a bar before the insert."""
-    return bool(conn.execute(
-        """WITH w AS (SELECT min(trade_date) AS lo, max(trade_date) AS hi FROM _audit_rows)
-           SELECT EXISTS (
-               SELECT 1 FROM instruments i CROSS JOIN w
-               WHERE i.symbol IN (SELECT DISTINCT symbol FROM _audit_rows)
-                 AND EXISTS (SELECT 1 FROM market_data m
-                             WHERE m.instrument_id = i.instrument_id
-                               AND m.trade_date BETWEEN w.lo AND w.hi))""").fetchone()[0])
+                      GROUP BY as_of, check_name) f
+             ON f.as_of = d.as_of AND f.check_name = c.check_name""").format(
+        per_date=per_date), (dataset, list(sessions), list(GATE_CHECKS))).rowcount

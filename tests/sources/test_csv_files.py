@@ -1,5 +1,6 @@
-"""CSV file source: ``ingest_csv`` through staging and the validate stage, on a real
-PostgreSQL; malformed files; idempotent reloads; a loaded instrument through features."""
+"""CSV file source: ``ingest_csv`` through the landing tables, the gate checks and the
+publish, on a real PostgreSQL; the file split over two COPY connections; malformed files;
+idempotent reloads; a loaded instrument through features."""
 
 from __future__ import annotations
 
@@ -47,8 +48,11 @@ def _snapshot(url: str) -> dict[str, pd.DataFrame]:
             "quarantine": read_frame(conn, """SELECT source_id, as_of, row_number, check_name,
                     symbol, trade_date, reason FROM quarantine ORDER BY 1, 2, 3, 4"""),
             "instruments": read_frame(conn, "SELECT * FROM instruments ORDER BY symbol"),
-            "staging": read_frame(conn, """SELECT * FROM market_data_staging
-                                           ORDER BY source_id, as_of, row_number"""),
+            "landing": read_frame(conn, """SELECT * FROM csv_landing_1 UNION ALL
+                                           SELECT * FROM csv_landing_2"""),
+            "data_checks": read_frame(conn, """SELECT * FROM data_checks
+                                               WHERE dataset = 'csv_file'
+                                               ORDER BY as_of, check_name"""),
         }
 
 
@@ -88,10 +92,52 @@ def test_good_rows_are_published_and_bad_rows_quarantined_with_reasons(settings,
     with psycopg.connect(settings.database_url) as conn:
         source = conn.execute("SELECT kind, adapter, enabled FROM data_sources "
                               "WHERE source_id = 'csv'").fetchone()
-        staged_as_of = conn.execute("SELECT as_of FROM market_data_staging "
-                                    "WHERE row_number = 5").fetchone()[0]
+        run = conn.execute("SELECT stage, status, rows_written FROM pipeline_runs "
+                           "WHERE run_id = 'ingest_csv__bars.csv'").fetchone()
     assert source == ("market_data", "csv_files", False)
-    assert staged_as_of == date(2024, 1, 8)
+    assert run[:2] == ("ingest_csv", "success")
+    assert (run[2]["rows_in"], run[2]["published"], run[2]["quarantined"]) == (9, 4, 5)
+    # per as_of (the Saturday bar of line 5 belongs to Monday 8 January): rows checked and
+    # failed, under dataset csv_file
+    checks = _snapshot(settings.database_url)["data_checks"]
+    checked = checks.groupby("as_of")["rows_checked"].first()
+    assert {str(k): int(v) for k, v in checked.items()} == {
+        "2024-01-02": 4, "2024-01-03": 2, "2024-01-04": 1, "2024-01-05": 1, "2024-01-08": 1}
+    failed = checks[checks["rows_failed"] > 0]
+    assert [(str(r.as_of), r.check_name, r.rows_failed) for r in failed.itertuples()] == [
+        ("2024-01-02", "duplicate", 2), ("2024-01-03", "missing_values", 1),
+        ("2024-01-04", "non_positive_price", 1), ("2024-01-05", "ohlc_consistency", 1)]
+    assert _snapshot(settings.database_url)["landing"].empty
+
+
+def test_a_file_split_over_two_connections_loads_the_same_rows_and_lines(
+        settings, tmp_path, monkeypatch):
+    from macroquant.sources.csv_files import load
+
+    path = _write(tmp_path, MIXED)
+    offset, first_line = load.split_offset(path)
+    assert offset == path.stat().st_size  # a small file is one part
+    monkeypatch.setattr(load, "SPLIT_MIN_BYTES", 0)
+    offset, first_line = load.split_offset(path)
+    # the second part starts at the line after the middle byte
+    assert MIXED.encode()[:offset].count(b"\n") == first_line - 1
+    assert 2 < first_line < 11 and MIXED.encode()[offset - 1:offset] == b"\n"
+    result = ingest_csv(settings, path)
+    assert (result["rows_in"], result["published"], result["quarantined"]) == (9, 4, 5)
+    quarantine = _snapshot(settings.database_url)["quarantine"]
+    assert sorted(quarantine["row_number"]) == [6, 7, 8, 9, 10]
+
+
+def test_a_malformed_line_in_the_second_part_is_quarantined_with_its_line(
+        settings, tmp_path, monkeypatch):
+    from macroquant.sources.csv_files import load
+
+    monkeypatch.setattr(load, "SPLIT_MIN_BYTES", 0)
+    text = MIXED + "CCC,2024-01-03,5,x6,4,5.5,10,\n"  # line 11, in the second part
+    result = ingest_csv(settings, _write(tmp_path, text))
+    assert (result["rows_in"], result["published"], result["quarantined"]) == (10, 4, 6)
+    assert result["malformed_lines"] == ["line 11: column 'high': 'x6' is not a number"]
+    assert _snapshot(settings.database_url)["landing"].empty
 
 
 def test_reloading_the_same_file_changes_nothing(settings, tmp_path):
@@ -105,7 +151,7 @@ def test_reloading_the_same_file_changes_nothing(settings, tmp_path):
     assert second["instruments_created"] == 0
     for name, frame in before.items():
         pd.testing.assert_frame_equal(frame, after[name], obj=name)  # loaded_at included
-    assert len(after["market_data"]) == 4 and len(after["staging"]) == 9
+    assert len(after["market_data"]) == 4 and after["landing"].empty
 
 
 def test_all_good_file_exits_zero_and_bad_rows_exit_one(settings, tmp_path):
@@ -210,9 +256,9 @@ def test_loaded_instrument_runs_through_features_without_touching_sample_rows(
     result = ingest_csv(loaded_settings, path)
     assert (result["rows_in"], result["published"], result["quarantined"]) == (
         len(days), len(days), 0)
-    assert result["validate_failed"] is False and result["other_sources_quarantined"] == 0
+    assert result["validate_failed"] is False
     after = _snapshot(url)
-    # the sample source's rows re-validated over the window are unchanged
+    # the sample source's rows are unchanged
     sample_before = before["market_data"]
     sample_after = after["market_data"][after["market_data"]["symbol"] != "CSVCO"]
     pd.testing.assert_frame_equal(sample_before, sample_after.reset_index(drop=True))
