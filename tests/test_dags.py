@@ -100,6 +100,14 @@ def test_every_dag_has_tags_docs_owner_and_retries(dagbag: Any) -> None:
             assert task.execution_timeout is not None, f"{dag_id}.{task.task_id} timeout"
 
 
+def test_every_dag_is_in_the_jobs_catalogue_with_its_schedule(dagbag: Any, db_url: str) -> None:
+    with psycopg.connect(db_url) as conn:
+        jobs = dict(conn.execute("SELECT dag_id, schedule FROM jobs").fetchall())
+    dags = {dag_id: dag.timetable.expression for dag_id, dag in dagbag.dags.items()}
+    assert dags == {dag_id: jobs.get(dag_id) for dag_id in dags}
+    assert set(jobs) == set(dags)
+
+
 def test_daily_schedule_and_params(daily: Any) -> None:
     assert daily.timetable.expression == "0 22 * * 1-5"
     assert daily.catchup is False and daily.max_active_runs == 1
