@@ -61,15 +61,11 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     if args.source == "econ-csv":
         return _ingest_econ_csv(args, settings)
     if args.source == "csv":
-        from macroquant.sources.csv_files import ingest_csv_command
-
         if args.file is None:
             print("error: ingest csv needs a FILE (symbol,date,open,high,low,close,volume"
                   "[,adj_close])", file=sys.stderr)
             return 2
-        code, message = ingest_csv_command(settings, args.file, args.asset_class, args.currency)
-        print(message, file=sys.stderr if code == 2 else sys.stdout)
-        return code
+        return _ingest_csv(args, settings)
     from macroquant.pipeline.ingest import HISTORY_START, load_sample_history
 
     console = _console()
@@ -84,6 +80,26 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
                   f"{result['ingest']['economic_indicators']} economic rows new or changed "
                   f"[{time.perf_counter() - started:.1f}s]")
     return 0
+
+
+def _ingest_csv(args: argparse.Namespace, settings: Settings) -> int:
+    """``ingest csv FILE`` with a spinner naming the part under way and a line per part."""
+    from macroquant.sources.csv_files import STEPS, ingest_csv_command
+
+    console = _console()
+    labels = {"stage": "COPY into the landing tables", "audit": "gate checks",
+              "publish": "publish into market_data", "warnings": "warning checks"}
+    with console.status(f"{args.file}: {labels[STEPS[0]]}") as status:
+        def on_step(part: str, seconds: float) -> None:
+            console.print(f"  {labels[part]}: {seconds:.1f} s", highlight=False)
+            following = STEPS.index(part) + 1
+            if following < len(STEPS):
+                status.update(f"{args.file}: {labels[STEPS[following]]}")
+
+        code, message = ingest_csv_command(settings, args.file, args.asset_class,
+                                           args.currency, on_step=on_step)
+    print(message, file=sys.stderr if code == 2 else sys.stdout)
+    return code
 
 
 def _ingest_econ_csv(args: argparse.Namespace, settings: Settings) -> int:

@@ -62,3 +62,22 @@ def test_unmigrated_database_says_to_migrate(empty_db_url, monkeypatch, capsys):
     monkeypatch.setenv("MACROQUANT_DATABASE_URL", empty_db_url)
     assert main(["secrets", "list"]) == 1
     assert "run `macroquant db migrate`" in capsys.readouterr().err
+
+
+def test_csv_ingest_through_the_cli_reports_each_part_and_the_counts(db_url, tmp_path,
+                                                                    monkeypatch, capsys):
+    monkeypatch.setenv("MACROQUANT_DATABASE_URL", db_url)
+    monkeypatch.setenv("MACROQUANT_HOME", str(tmp_path))
+    path = tmp_path / "bars.csv"
+    path.write_text("symbol,date,open,high,low,close,volume\n"
+                    "AAA,2024-01-02,10,11,9.5,10.5,1000\n"
+                    "AAA,2024-01-03,10.5,11.5,10,11,1200\n"
+                    "AAA,2024-01-04,10.5,9,10,11,1200\n")  # high below low: quarantined
+    assert main(["ingest", "csv", str(path)]) == 1
+    out = capsys.readouterr().out
+    for part in ("COPY into the landing tables", "gate checks", "publish into market_data",
+                 "warning checks"):
+        assert f"  {part}: " in out
+    assert "3 rows in, 2 published, 1 quarantined; 1 instruments created" in out
+    assert "quarantined by check: ohlc_consistency: 1" in out
+    assert main(["ingest", "csv"]) == 2

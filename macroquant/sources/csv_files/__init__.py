@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -55,7 +56,7 @@ from macroquant.sources.csv_files.load import (
 from macroquant.validation import audit, history_checks, publish
 from macroquant.validation.config import load_quality_config
 
-__all__ = ["SOURCE_ID", "CsvFormatError", "fetch_bars", "ingest_csv", "ingest_csv_command",
+__all__ = ["STEPS", "SOURCE_ID", "CsvFormatError", "fetch_bars", "ingest_csv", "ingest_csv_command",
            "register"]
 
 
@@ -161,8 +162,13 @@ def _record_run(conn: psycopg.Connection, run_id: str, start: date, end: date,
         (run_id, start, end, started, datetime.now(UTC), Jsonb(rows)))
 
 
+# The parts of a load, in order, as reported to ``on_step`` and in ``seconds``.
+STEPS: tuple[str, ...] = ("stage", "audit", "publish", "warnings")
+
+
 def ingest_csv(settings: Settings, path: str | Path, *, asset_class: str = "single_stock",
-               currency: str = "USD") -> dict[str, Any]:
+               currency: str = "USD",
+               on_step: Callable[[str, float], None] | None = None) -> dict[str, Any]:
     """Load a bars CSV file: COPY into the landing tables, audit, quarantine, publish.
 
     Returns counts (``rows_in`` = every data line of the file, ``published``,
@@ -171,7 +177,8 @@ def ingest_csv(settings: Settings, path: str | Path, *, asset_class: str = "sing
     ``market_data_changed``, ``flagged`` warnings), the window (``start``, ``end``),
     ``validate_failed`` and ``seconds`` per part (stage, audit, publish, warnings). Raises
     :class:`CsvFormatError` (nothing written) if the header is wrong, or if no row of the
-    file can be read.
+    file can be read. ``on_step(part, seconds)`` is called as each part of :data:`STEPS`
+    ends (progress for long loads).
     """
     path = Path(path)
     try:
@@ -205,6 +212,8 @@ def ingest_csv(settings: Settings, path: str | Path, *, asset_class: str = "sing
         first, last = min(dates), max(dates)
         start, end = session_on_or_after(first), session_on_or_after(last)
         seconds["stage"] = time.perf_counter() - tick
+        if on_step is not None:
+            on_step("stage", seconds["stage"])
 
         tick = time.perf_counter()
         register(conn)
@@ -217,6 +226,8 @@ def ingest_csv(settings: Settings, path: str | Path, *, asset_class: str = "sing
         audit.find_failures(conn, audit.ROW_CHECKS)
         counts = audit.count(conn, staged_rows)
         seconds["audit"] = time.perf_counter() - tick
+        if on_step is not None:
+            on_step("audit", seconds["audit"])
 
         tick = time.perf_counter()
 
@@ -231,6 +242,8 @@ def ingest_csv(settings: Settings, path: str | Path, *, asset_class: str = "sing
                                 rows_checked=_rows_per_as_of(per_date, start, end))
         quarantine_malformed(conn, malformed, start, end)
         seconds["publish"] = time.perf_counter() - tick
+        if on_step is not None:
+            on_step("publish", seconds["publish"])
 
         tick = time.perf_counter()
         flags = history_checks.run(conn, start, end, sessions(start, end), quality)
@@ -246,6 +259,8 @@ def ingest_csv(settings: Settings, path: str | Path, *, asset_class: str = "sing
         conn.execute(sql.SQL("TRUNCATE {}").format(
             sql.SQL(", ").join(map(sql.Identifier, LANDING_TABLES))))
         seconds["warnings"] = time.perf_counter() - tick
+        if on_step is not None:
+            on_step("warnings", seconds["warnings"])
 
     return {
         "file": str(path), "start": start, "end": end, "rows_in": rows_in,
@@ -258,12 +273,14 @@ def ingest_csv(settings: Settings, path: str | Path, *, asset_class: str = "sing
 
 
 def ingest_csv_command(settings: Settings, path: str | Path, asset_class: str = "single_stock",
-                       currency: str = "USD") -> tuple[int, str]:
+                       currency: str = "USD",
+                       on_step: Callable[[str, float], None] | None = None) -> tuple[int, str]:
     """``macroquant ingest csv FILE``: (exit code, message). 0: every row published;
     1: rows were quarantined, malformed rows included (the good rows are published); 2: the
     header is wrong or no row can be read (nothing written)."""
     try:
-        result = ingest_csv(settings, path, asset_class=asset_class, currency=currency)
+        result = ingest_csv(settings, path, asset_class=asset_class, currency=currency,
+                            on_step=on_step)
     except CsvFormatError as exc:
         return 2, f"error: {exc}; nothing was written"
     message = (f"{result['file']}: {result['rows_in']} rows in, {result['published']} "

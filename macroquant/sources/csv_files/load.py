@@ -79,7 +79,8 @@ def split_offset(path: Path) -> tuple[int, int]:
     return offset, lines + 1
 
 
-def _stream(copy: psycopg.Copy, path: Path, start: int, stop: int) -> None:
+def stream_range(copy: psycopg.Copy, path: Path, start: int, stop: int) -> None:
+    """Write bytes ``start..stop`` of ``path`` into ``copy`` in 1 MB chunks."""
     with path.open("rb") as handle:
         handle.seek(start)
         remaining = stop - start
@@ -101,7 +102,7 @@ def _copy_second_part(url: str, path: Path, names: list[str], offset: int, first
             statement = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(
                 sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, names)))
             with conn.cursor() as cur, cur.copy(statement) as copy:
-                _stream(copy, path, offset, path.stat().st_size)
+                stream_range(copy, path, offset, path.stat().st_size)
             conn.commit()
         outcome["error"] = None
     except BaseException as exc:  # handed to the caller, which re-raises or falls back
@@ -130,7 +131,7 @@ def copy_file(conn: psycopg.Connection, url: str, path: Path,
     first_error: BaseException | None = None
     try:
         with conn.transaction(), conn.cursor() as cur, cur.copy(statement) as copy:
-            _stream(copy, path, 0, offset)
+            stream_range(copy, path, 0, offset)
     except _COPY_ERRORS as exc:
         first_error = exc
     finally:
@@ -197,4 +198,5 @@ def _copy_checked(conn: psycopg.Connection, path: Path, names: list[str]) -> lis
     return bad
 
 
-__all__ = ["LANDING_TABLES", "MalformedRow", "copy_file", "landing_rows", "split_offset"]
+__all__ = ["LANDING_TABLES", "MalformedRow", "copy_file", "landing_rows", "split_offset",
+           "stream_range"]
