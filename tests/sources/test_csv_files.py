@@ -273,3 +273,14 @@ def test_loaded_instrument_runs_through_features_without_touching_sample_rows(
     values = dict(zip(features["feature"], features["value"], strict=True))
     assert values["price"] == pytest.approx(close[-1], rel=1e-12)
     assert len(values) >= 3
+
+
+def test_symbols_are_trimmed_and_merged_before_instruments_are_created(settings, tmp_path):
+    text = HEADER + ("AAA,2024-01-02,10,11,9.5,10.5,1000,\n"
+                     " AAA ,2024-01-03,10.5,11.5,10,11,1200,\n"
+                     "BBB,2024-01-04,50,52,49,51,300,\n")
+    result = ingest_csv(settings, _write(tmp_path, text))
+    assert (result["rows_in"], result["published"], result["instruments_created"]) == (3, 3, 2)
+    market = _snapshot(settings.database_url)["market_data"]
+    assert list(zip(market["symbol"], market["trade_date"].astype(str), strict=True)) == [
+        ("AAA", "2024-01-02"), ("AAA", "2024-01-03"), ("BBB", "2024-01-04")]

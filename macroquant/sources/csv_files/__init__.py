@@ -121,6 +121,22 @@ def _run_id(path: Path) -> str:
     return f"ingest_csv__{path.name}"
 
 
+def _merge_symbols(rows: list[tuple[str | None, date | None, date | None, int]]
+                   ) -> list[tuple[str, date | None, date | None, int]]:
+    """Per-symbol (first date, last date, rows) with symbols trimmed ('' for a missing one)
+    and the groups that trim to the same symbol merged."""
+    merged: dict[str, tuple[date | None, date | None, int]] = {}
+    for symbol, lo, hi, n in rows:
+        key = (symbol or "").strip()
+        if key in merged:
+            old_lo, old_hi, old_n = merged[key]
+            lo = min((d for d in (lo, old_lo) if d), default=None)
+            hi = max((d for d in (hi, old_hi) if d), default=None)
+            n += old_n
+        merged[key] = (lo, hi, int(n))
+    return [(key, lo, hi, n) for key, (lo, hi, n) in merged.items()]
+
+
 def _rows_per_as_of(per_date: list[tuple[date | None, int]], start: date,
                     end: date) -> dict[date, int]:
     """Rows per ``as_of`` from rows per trade date (the rule of :func:`_as_of_map`; a row
@@ -195,14 +211,13 @@ def ingest_csv(settings: Settings, path: str | Path, *, asset_class: str = "sing
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('macroquant.ingest_csv'))")
         conn.execute("SET LOCAL work_mem = '256MB'")
         malformed = copy_file(conn, url, path, names)
-        # One scan, two groupings: rows per symbol (with their dates) and rows per date.
-        summary = conn.execute(sql.SQL(
-            """SELECT grouping(trim(symbol)) = 1, trim(symbol), date, min(date), max(date),
-                      count(*)
-               FROM ({}) r GROUP BY GROUPING SETS ((trim(symbol)), (date))""").format(
-            landing_rows())).fetchall()
-        per_symbol = [(sym, lo, hi, n) for by_date, sym, _, lo, hi, n in summary if not by_date]
-        per_date = [(day, int(n)) for by_date, _, day, _, _, n in summary if by_date]
+        # Two aggregates PostgreSQL runs in parallel: rows per symbol as written (trimmed
+        # and merged here) with their dates, and rows per date.
+        per_symbol = _merge_symbols(conn.execute(sql.SQL(
+            "SELECT symbol, min(date), max(date), count(*) FROM ({}) r GROUP BY symbol"
+        ).format(landing_rows())).fetchall())
+        per_date = [(day, int(n)) for day, n in conn.execute(sql.SQL(
+            "SELECT date, count(*) FROM ({}) r GROUP BY date").format(landing_rows()))]
         staged_rows = sum(int(n) for *_, n in per_symbol)
         dates = [d for (_, lo, hi, _) in per_symbol for d in (lo, hi) if d]
         dates += [r.trade_date for r in malformed if r.trade_date]
