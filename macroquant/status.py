@@ -159,8 +159,9 @@ def print_summary(settings: Settings, console: Console, start: date, end: date) 
 # ---------------------------------------------------------------------------- source health
 # (fetch control, macroquant.sources.fetch: which vendor delivered, which failed and why)
 def print_source_health(settings: Settings, console: Console) -> None:
-    """Data sources with their limits, the latest date each delivered bars for, and the
-    last failure (time and message) fetch control logged for it."""
+    """Data sources with their limits (the daily quota's latest counted day, and when a used
+    up quota resets), the latest date each delivered bars for, and the last failure (time
+    and message) fetch control logged for it."""
     from macroquant.sources.fetch import source_health
 
     with connect(database_url(settings)) as conn:
@@ -170,5 +171,5 @@ def print_source_health(settings: Settings, console: Console) -> None:
     health["last_error"] = health["last_error"].map(
         lambda m: m[:100] if isinstance(m, str) else "")
     columns = ["source_id", "enabled", "priority", "rate_limit_per_minute", "fallback_source_id",
-               "last_delivered_as_of", "last_failure", "last_error"]
+               "daily_quota", "last_delivered_as_of", "last_failure", "last_error"]
     console.print(_frame_table("Source health", health[columns].fillna("")))

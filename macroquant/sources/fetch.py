@@ -7,6 +7,9 @@
   ``RetryPolicy.max_attempts`` calls; a ``Retry-After`` the vendor sent (see
   :class:`RateLimitedError`) is honoured when it is longer. A permanent error (bad request,
   unknown symbol, missing key) is not retried.
+- **Daily quota**: ``config.daily_request_limit`` calls a day (retries included), counted
+  in PostgreSQL before each call; then :class:`QuotaExhaustedError` and no request until
+  the quota day ends (:mod:`macroquant.sources.quota`).
 - **Fallback**: when ``config->>'fallback_source_id'`` names another source, the requests the
   primary failed are sent to that source (its own bucket, its own retries).
 - **Graceful degradation**: a failed request becomes a :class:`FetchOutcome` with its error;
@@ -33,19 +36,28 @@ import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 import pandas as pd
 import psycopg
+from psycopg.conninfo import make_conninfo
 from psycopg.types.json import Jsonb
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from macroquant.db.bulk import read_frame
 from macroquant.db.connection import transaction
 from macroquant.errors import ConfigError, MissingCredentialError, SourceError
 from macroquant.security.masking import mask_object, mask_text
 from macroquant.sources import load_adapter
+from macroquant.sources.quota import (
+    QUOTA_KEYS,
+    DailyQuotas,
+    QuotaDay,
+    QuotaExhaustedError,
+    QuotaLedger,
+    with_quota_summary,
+)
 from macroquant.sources.sample.parse import BAR_COLUMNS
 
 LOGGER = "macroquant.sources.fetch"
@@ -76,7 +88,9 @@ def parse_retry_after(value: str | None) -> float | None:
 
 # ---------------------------------------------------------------------------- time
 class Clock(Protocol):
-    """Monotonic time and sleeping; tests inject a fake that never really sleeps."""
+    """Monotonic time and sleeping; tests inject a fake that never really sleeps. A clock
+    may also tell the wall time, ``wall_time()`` (timezone-aware), which dates daily
+    quotas; one without it (an older fake) leaves that to the system clock."""
 
     def monotonic(self) -> float: ...
 
@@ -91,6 +105,9 @@ class SystemClock:
 
     def sleep(self, seconds: float) -> None:
         time.sleep(seconds)
+
+    def wall_time(self) -> datetime:
+        return datetime.now(UTC)
 
 
 class TokenBucket:
@@ -168,11 +185,18 @@ class SourceSpec(BaseModel):
     priority: int = 100
     enabled: bool = True
     config: dict[str, Any] = Field(default_factory=dict)
+    _database_url: str | None = PrivateAttr(default=None)
 
     @property
     def fallback_source_id(self) -> str | None:
         value = self.config.get("fallback_source_id")
         return str(value) if value else None
+
+    @property
+    def database_url(self) -> str | None:
+        """The database this row was read from (None for a spec built in code): fetch
+        control counts the source's daily requests there."""
+        return self._database_url
 
 
 def register_source(conn: psycopg.Connection, row: Mapping[str, Any]) -> None:
@@ -192,7 +216,10 @@ def register_source(conn: psycopg.Connection, row: Mapping[str, Any]) -> None:
 
 
 def load_source_specs(conn: psycopg.Connection) -> dict[str, SourceSpec]:
-    """Every ``data_sources`` row, by source id."""
+    """Every ``data_sources`` row, by source id, each remembering the database it came from
+    (where its daily request count lives)."""
+    info = conn.info
+    url = make_conninfo(info.dsn, password=info.password) if info.password else info.dsn
     rows = read_frame(conn, """SELECT source_id, kind, adapter, credentials_ref,
                                       rate_limit_per_minute, priority, enabled, config
                                FROM data_sources ORDER BY priority DESC, source_id""")
@@ -203,6 +230,7 @@ def load_source_specs(conn: psycopg.Connection) -> dict[str, SourceSpec]:
         if row["rate_limit_per_minute"] is not None:
             row["rate_limit_per_minute"] = int(row["rate_limit_per_minute"])
         specs[row["source_id"]] = SourceSpec(**row)
+        specs[row["source_id"]]._database_url = url
     return specs
 
 
@@ -309,6 +337,7 @@ class FetchController:
         lookup_secret: SecretLookup | None = None,
         environ: Mapping[str, str] | None = None,
         adapter_loader: Callable[[str], Any] = load_adapter,
+        quota_ledger: QuotaLedger | None = None,
     ) -> None:
         self.specs = dict(specs)
         self.clock = clock or SystemClock()
@@ -318,6 +347,7 @@ class FetchController:
         self.environ = environ
         self.adapter_loader = adapter_loader
         self.buckets: dict[str, TokenBucket] = {}
+        self.quotas = DailyQuotas(self.wall_time, quota_ledger)
 
     def spec(self, source_id: str) -> SourceSpec:
         if source_id not in self.specs:
@@ -331,26 +361,38 @@ class FetchController:
             self.buckets[spec.source_id] = TokenBucket(spec.rate_limit_per_minute, self.clock)
         return self.buckets[spec.source_id]
 
+    def wall_time(self) -> datetime:
+        """The wall time (from the clock when it tells it) that dates quota days."""
+        wall_time = getattr(self.clock, "wall_time", None)
+        return wall_time() if callable(wall_time) else SystemClock().wall_time()
+
     def call(self, source_id: str, hook_name: str, *args: Any,
              config: Mapping[str, Any] | None = None,
              outcome: FetchOutcome | None = None) -> Any:
         """Call ``hook_name`` of the source's adapter with rate limiting and retries.
 
-        Raises the last :class:`SourceError` when every attempt failed, or
-        :class:`MissingCredentialError` before any call when the key is missing."""
+        Raises the last :class:`SourceError` when every attempt failed,
+        :class:`MissingCredentialError` before any call when the key is missing, and
+        :class:`QuotaExhaustedError` instead of a call when the daily quota is used up
+        (``outcome.attempts`` counts the calls made)."""
         spec = self.spec(source_id)
         outcome = outcome or FetchOutcome(source_id, hook_name, None)
+        quota = self.quotas.gate(spec.source_id, spec.config, spec.database_url)
         api_key = resolve_credential(spec, self.lookup_secret, self.environ)
         hook = getattr(self.adapter_loader(spec.adapter), hook_name)
-        merged = {**spec.config, **(config or {})}
+        merged = {k: v for k, v in {**spec.config, **(config or {})}.items()
+                  if k not in QUOTA_KEYS}
         bucket = self._bucket(spec)
         for attempt in range(1, self.retry.max_attempts + 1):
+            day: QuotaDay | None = quota.take() if quota is not None else None
             outcome.attempts = attempt
             if bucket is not None:
                 outcome.waited_seconds += bucket.acquire()
             try:
                 return call_hook(hook, args, api_key, merged)
             except SourceError as error:
+                if isinstance(error, QuotaExhaustedError) and quota and day is not None:
+                    quota.exhaust(day)  # the vendor's own daily-limit answer
                 if not error.transient or attempt == self.retry.max_attempts:
                     raise
                 pause = self.retry.delay(attempt, self.rng, getattr(error, "retry_after", None))
@@ -428,9 +470,12 @@ def write_outcomes(url: str, outcomes: Sequence[FetchOutcome], run_id: str | Non
 
 
 def source_health(conn: psycopg.Connection) -> pd.DataFrame:
-    """Per data source: enabled, priority, rate limit, fallback, the latest pipeline date it
-    delivered bars for (``market_data_staging``), and its last failure from ``system_logs``."""
-    return read_frame(conn, """
+    """Per data source: enabled, priority, rate limit, fallback, its daily quota (limit, time
+    zone, latest counted day, requests, whether the vendor said it was used up, and
+    ``daily_quota``, a summary such as ``25/25 used 2026-11-23, resets 2026-11-24 00:00
+    America/New_York``), the latest pipeline date it delivered bars for
+    (``market_data_staging``), and its last failure from ``system_logs``."""
+    return with_quota_summary(conn, read_frame(conn, """
         WITH last_fail AS (
             SELECT DISTINCT ON (context->>'source_id') context->>'source_id' AS source_id,
                    logged_at AS at, message
@@ -445,4 +490,4 @@ def source_health(conn: psycopg.Connection) -> pd.DataFrame:
         FROM data_sources d LEFT JOIN staged s USING (source_id)
              LEFT JOIN last_fail f USING (source_id)
         WHERE d.kind <> 'broker'
-        ORDER BY d.priority DESC, d.source_id""", (LOGGER,))
+        ORDER BY d.priority DESC, d.source_id""", (LOGGER,)))

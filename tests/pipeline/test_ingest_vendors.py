@@ -16,7 +16,6 @@ import pandas as pd
 import pytest
 from psycopg.types.json import Jsonb
 
-from macroquant.cli import main
 from macroquant.db.bulk import read_frame
 from macroquant.db.connection import connect, transaction
 from macroquant.economics import read_as_of
@@ -33,6 +32,7 @@ from macroquant.sources.fetch import (
     source_health,
 )
 from macroquant.sources.fred.config import DATA_SOURCE as FRED_ROW
+from tests.cli_output import status_line
 from tests.local_http import LocalHttpServer
 
 PAYLOADS = Path(__file__).parents[1] / "sources" / "payloads"
@@ -231,10 +231,6 @@ def test_failing_vendor_is_logged_shown_in_status_and_others_continue(
     assert pd.isna(health.loc["sample", "last_error"])
     assert str(health.loc["sample", "last_delivered_as_of"])[:10] == "2024-02-02"
 
-    monkeypatch.setenv("MACROQUANT_DATABASE_URL", url)
-    monkeypatch.setenv("COLUMNS", "250")  # rich wraps the table to the terminal's width
-    assert main(["status"]) == 0
-    out = capsys.readouterr().out
+    out, fred_line = status_line(url, " fred ", monkeypatch, capsys, width=250)
     assert "Source health" in out
-    fred_line = next(line for line in out.splitlines() if " fred " in line)
     assert "HTTP 503" in fred_line

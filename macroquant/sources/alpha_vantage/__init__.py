@@ -1,19 +1,25 @@
-"""Alpha Vantage adapter: daily adjusted equities, FX daily bars, US economic indicators."""
+"""Alpha Vantage adapter: daily adjusted equities, FX daily bars, US economic indicators.
+
+The client's permanent error for the vendor's daily-limit answer is raised as
+:class:`~macroquant.sources.quota.QuotaExhaustedError`, so that fetch control marks the
+day's quota used up and makes no further request that day."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 import pandas as pd
 import psycopg
 
 from macroquant.db.bulk import upsert_rows
-from macroquant.errors import MissingCredentialError
+from macroquant.errors import MissingCredentialError, SourceError
 from macroquant.sources.alpha_vantage import client, parse
 from macroquant.sources.alpha_vantage.config import (
     CREDENTIALS_REF,
+    DAILY_LIMIT_MESSAGE,
     DATA_SOURCES,
     DEFAULT_SYMBOLS,
     ECONOMIC_SERIES,
@@ -23,8 +29,11 @@ from macroquant.sources.alpha_vantage.config import (
     AlphaVantageOptions,
 )
 from macroquant.sources.fetch import register_source
+from macroquant.sources.quota import QuotaExhaustedError
 
 __all__ = ["SOURCE_ID", "fetch_bars", "fetch_observations", "register"]
+
+T = TypeVar("T")
 
 
 def register(conn: psycopg.Connection) -> None:
@@ -47,13 +56,27 @@ def _key(api_key: str | None) -> str:
     return api_key
 
 
+def _vendor(call: Callable[[], T]) -> T:
+    """``call()``, with the vendor's daily-limit answer raised as QuotaExhaustedError."""
+    try:
+        return call()
+    except QuotaExhaustedError:
+        raise
+    except SourceError as error:
+        text = str(error)
+        if error.transient or not DAILY_LIMIT_MESSAGE.search(text):
+            raise
+        raise QuotaExhaustedError(error.source_id, text.removeprefix(
+            f"source '{error.source_id}': ")) from error
+
+
 def _bars(symbol: str, vendor: str, key: str, options: AlphaVantageOptions) -> pd.DataFrame:
     if vendor.startswith(FX_PREFIX):
         base, _, quote = vendor.removeprefix(FX_PREFIX).partition("/")
-        return parse.bars_from_fx_daily(symbol, client.fx_daily(base, quote, key,
-                                                                options.outputsize))
-    return parse.bars_from_daily_adjusted(symbol, client.daily_adjusted(vendor, key,
-                                                                        options.outputsize))
+        return parse.bars_from_fx_daily(symbol, _vendor(lambda: client.fx_daily(
+            base, quote, key, options.outputsize)))
+    return parse.bars_from_daily_adjusted(symbol, _vendor(lambda: client.daily_adjusted(
+        vendor, key, options.outputsize)))
 
 
 def fetch_bars(start: date, end: date, symbols: Sequence[str] | None = None, *,
@@ -82,7 +105,7 @@ def fetch_observations(start: date | None = None, end: date | None = None, *,
     key = _key(api_key)
     frames = []
     for spec in ECONOMIC_SERIES:
-        points = client.indicator(spec.method, spec.interval, key)
+        points = _vendor(partial(client.indicator, spec.method, spec.interval, key))
         frames.append(parse.observations_from_indicator(
             spec.series_id, points, spec.frequency, spec.publication_lag_days))
     observations = pd.concat(frames, ignore_index=True)

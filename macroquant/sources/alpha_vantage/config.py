@@ -3,13 +3,17 @@
 (REAL_GDP, CPI, ...).
 
 Needs a free key (secret or environment variable ``ALPHAVANTAGE_API_KEY``, the name the
-client library itself reads). The free tier allows 25 requests a day and about 5 a minute;
-``compact`` output (the last 100 points) is what it serves, which an incremental daily
-update never exceeds. A backfill needs ``outputsize: full`` (a premium entitlement).
+client library itself reads). The free tier allows 25 requests a day and about 5 a minute:
+each row counts its requests against a daily quota of 25 (``daily_request_limit``) that
+resets at midnight US/Eastern (``quota_timezone``), and the vendor's own daily-limit answer
+(:data:`DAILY_LIMIT_MESSAGE`) ends the day early. ``compact`` output (the last 100 points)
+is what it serves, which an incremental daily update never exceeds. A backfill needs
+``outputsize: full`` (a premium entitlement).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -20,6 +24,12 @@ SOURCE_ID = "alpha_vantage"
 ECONOMIC_SOURCE_ID = "alpha_vantage_economic"
 CREDENTIALS_REF = "ALPHAVANTAGE_API_KEY"
 FX_PREFIX = "FX:"  # vendor symbol "FX:EUR/USD" -> FX_DAILY from EUR to USD
+# The free tier's daily quota, as fetch control counts it (see macroquant.sources.quota).
+DAILY_QUOTA = {"daily_request_limit": 25, "quota_timezone": "America/New_York"}
+# The "Information" reply once the day's quota is used up, e.g. "... our standard API rate
+# limit is 25 requests per day. Please subscribe to any of the premium plans ... to instantly
+# remove all daily rate limits." (the per-minute "call frequency" note is another matter).
+DAILY_LIMIT_MESSAGE = re.compile(r"requests? per day|daily rate limit", re.IGNORECASE)
 
 DEFAULT_SYMBOLS = {
     "AAPL": "AAPL", "IBM": "IBM", "MSFT": "MSFT", "GOOG": "GOOG",
@@ -68,13 +78,13 @@ DATA_SOURCES = (
         "25 requests/day, ~5/minute",
         "credentials_ref": CREDENTIALS_REF, "rate_limit_per_minute": 5, "priority": 40,
         "schedule": "daily", "enabled": False,
-        "config": {"incremental": True, "overlap_days": 5},
+        "config": {"incremental": True, "overlap_days": 5, **DAILY_QUOTA},
     },
     {
         "source_id": ECONOMIC_SOURCE_ID, "kind": "economic", "adapter": "alpha_vantage",
         "description": "Alpha Vantage US economic indicators (latest values, dated by a "
         "publication lag)",
         "credentials_ref": CREDENTIALS_REF, "rate_limit_per_minute": 5, "priority": 40,
-        "schedule": "daily", "enabled": False, "config": {},
+        "schedule": "daily", "enabled": False, "config": {**DAILY_QUOTA},
     },
 )
