@@ -284,3 +284,23 @@ def test_symbols_are_trimmed_and_merged_before_instruments_are_created(settings,
     market = _snapshot(settings.database_url)["market_data"]
     assert list(zip(market["symbol"], market["trade_date"].astype(str), strict=True)) == [
         ("AAA", "2024-01-02"), ("AAA", "2024-01-03"), ("BBB", "2024-01-04")]
+
+
+def test_a_failed_load_writes_nothing_and_leaves_the_landing_tables_empty(
+        settings, tmp_path, monkeypatch):
+    from macroquant.sources.csv_files import load
+    from macroquant.validation import publish
+
+    monkeypatch.setattr(load, "SPLIT_MIN_BYTES", 0)  # the second part is committed apart
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(publish, "publish", broken)
+    before = _snapshot(settings.database_url)
+    with pytest.raises(RuntimeError, match="disk full"):
+        ingest_csv(settings, _write(tmp_path, MIXED))
+    after = _snapshot(settings.database_url)
+    assert after["landing"].empty
+    for name in ("market_data", "quarantine", "instruments", "data_checks"):
+        pd.testing.assert_frame_equal(before[name], after[name], obj=name)

@@ -22,6 +22,7 @@ unchanged rows are left untouched and the file's quarantine rows are replaced.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime
@@ -38,7 +39,7 @@ from pydantic import ValidationError
 from macroquant.calendars import session_on_or_after, sessions
 from macroquant.config.settings import Settings
 from macroquant.db.bulk import copy_rows, upsert_rows
-from macroquant.db.connection import database_url, transaction
+from macroquant.db.connection import connect, database_url, transaction
 from macroquant.pipeline.ingest import assign_as_of
 from macroquant.sources.csv_files.client import CsvFormatError, read_header
 from macroquant.sources.csv_files.config import (
@@ -55,6 +56,8 @@ from macroquant.sources.csv_files.load import (
 )
 from macroquant.validation import audit, history_checks, publish
 from macroquant.validation.config import load_quality_config
+
+log = logging.getLogger(__name__)
 
 __all__ = ["STEPS", "SOURCE_ID", "CsvFormatError", "fetch_bars", "ingest_csv", "ingest_csv_command",
            "register"]
@@ -163,6 +166,22 @@ def _staged_rows(end: date) -> sql.Composable:
         source=sql.Literal(SOURCE_ID), end=sql.Literal(end), landing=landing_rows())
 
 
+def _empty_second_landing_table(url: str) -> None:
+    """After a failed load: empty ``csv_landing_2``, which the second COPY connection had
+    committed (the first table's rows went with the rollback), unless another load has
+    already taken the lock (it empties the table itself). Best effort: the next load
+    empties it anyway."""
+    try:
+        with connect(url) as conn:
+            conn.autocommit = True
+            if conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))",
+                            (LOAD_LOCK,)).fetchone()[0]:
+                conn.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(LANDING_TABLES[1])))
+                conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (LOAD_LOCK,))
+    except psycopg.Error as exc:
+        log.warning("could not empty %s after a failed load: %s", LANDING_TABLES[1], exc)
+
+
 def _record_run(conn: psycopg.Connection, run_id: str, start: date, end: date,
                 rows: dict[str, int], started: datetime) -> None:
     conn.execute(
@@ -178,6 +197,8 @@ def _record_run(conn: psycopg.Connection, run_id: str, start: date, end: date,
         (run_id, start, end, started, datetime.now(UTC), Jsonb(rows)))
 
 
+# One CSV load at a time: the landing tables are shared.
+LOAD_LOCK = "macroquant.ingest_csv"
 # The parts of a load, in order, as reported to ``on_step`` and in ``seconds``.
 STEPS: tuple[str, ...] = ("stage", "audit", "publish", "warnings")
 
@@ -207,75 +228,79 @@ def ingest_csv(settings: Settings, path: str | Path, *, asset_class: str = "sing
     started = datetime.now(UTC)  # audit metadata only
     tick = time.perf_counter()
     url = database_url(settings)
-    with transaction(url) as conn:
-        conn.execute("SELECT pg_advisory_xact_lock(hashtext('macroquant.ingest_csv'))")
-        conn.execute("SET LOCAL work_mem = '256MB'")
-        malformed = copy_file(conn, url, path, names)
-        # Two aggregates PostgreSQL runs in parallel: rows per symbol as written (trimmed
-        # and merged here) with their dates, and rows per date.
-        per_symbol = _merge_symbols(conn.execute(sql.SQL(
-            "SELECT symbol, min(date), max(date), count(*) FROM ({}) r GROUP BY symbol"
-        ).format(landing_rows())).fetchall())
-        per_date = [(day, int(n)) for day, n in conn.execute(sql.SQL(
-            "SELECT date, count(*) FROM ({}) r GROUP BY date").format(landing_rows()))]
-        staged_rows = sum(int(n) for *_, n in per_symbol)
-        dates = [d for (_, lo, hi, _) in per_symbol for d in (lo, hi) if d]
-        dates += [r.trade_date for r in malformed if r.trade_date]
-        if not dates:
-            detail = f"; first problem: {malformed[0].reason}" if malformed else ""
-            raise CsvFormatError(f"{path}: no row with a readable date{detail}")
-        first, last = min(dates), max(dates)
-        start, end = session_on_or_after(first), session_on_or_after(last)
-        seconds["stage"] = time.perf_counter() - tick
-        if on_step is not None:
-            on_step("stage", seconds["stage"])
+    try:
+        with transaction(url) as conn:
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (LOAD_LOCK,))
+            conn.execute("SET LOCAL work_mem = '256MB'")
+            malformed = copy_file(conn, url, path, names)
+            # Two aggregates PostgreSQL runs in parallel: rows per symbol as written (trimmed
+            # and merged here) with their dates, and rows per date.
+            per_symbol = _merge_symbols(conn.execute(sql.SQL(
+                "SELECT symbol, min(date), max(date), count(*) FROM ({}) r GROUP BY symbol"
+            ).format(landing_rows())).fetchall())
+            per_date = [(day, int(n)) for day, n in conn.execute(sql.SQL(
+                "SELECT date, count(*) FROM ({}) r GROUP BY date").format(landing_rows()))]
+            staged_rows = sum(int(n) for *_, n in per_symbol)
+            dates = [d for (_, lo, hi, _) in per_symbol for d in (lo, hi) if d]
+            dates += [r.trade_date for r in malformed if r.trade_date]
+            if not dates:
+                detail = f"; first problem: {malformed[0].reason}" if malformed else ""
+                raise CsvFormatError(f"{path}: no row with a readable date{detail}")
+            first, last = min(dates), max(dates)
+            start, end = session_on_or_after(first), session_on_or_after(last)
+            seconds["stage"] = time.perf_counter() - tick
+            if on_step is not None:
+                on_step("stage", seconds["stage"])
 
-        tick = time.perf_counter()
-        register(conn)
-        symbols = sorted({s for (s, *_) in per_symbol if s})
-        created = create_instruments(conn, np.array(symbols, dtype=object), options)
-        _as_of_map(conn, first, last, start, end)
-        audit.open_window(conn, start, end, staged=_staged_rows(end))
-        # The row-local checks now; the duplicate and unknown-instrument checks only if the
-        # publish finds a reason to run them (publish.publish, deferred_checks).
-        audit.find_failures(conn, audit.ROW_CHECKS)
-        counts = audit.count(conn, staged_rows)
-        seconds["audit"] = time.perf_counter() - tick
-        if on_step is not None:
-            on_step("audit", seconds["audit"])
+            tick = time.perf_counter()
+            register(conn)
+            symbols = sorted({s for (s, *_) in per_symbol if s})
+            created = create_instruments(conn, np.array(symbols, dtype=object), options)
+            _as_of_map(conn, first, last, start, end)
+            audit.open_window(conn, start, end, staged=_staged_rows(end))
+            # The row-local checks now; the duplicate and unknown-instrument checks only if the
+            # publish finds a reason to run them (publish.publish, deferred_checks).
+            audit.find_failures(conn, audit.ROW_CHECKS)
+            counts = audit.count(conn, staged_rows)
+            seconds["audit"] = time.perf_counter() - tick
+            if on_step is not None:
+                on_step("audit", seconds["audit"])
 
-        tick = time.perf_counter()
+            tick = time.perf_counter()
 
-        def deferred_checks() -> int:
-            audit.find_failures(conn, ("duplicate", "unknown_instrument"))
-            return audit.count(conn, staged_rows).published
+            def deferred_checks() -> int:
+                audit.find_failures(conn, ("duplicate", "unknown_instrument"))
+                return audit.count(conn, staged_rows).published
 
-        changed = publish.publish(conn, counts.published, deferred_checks)
-        counts = audit.count(conn, staged_rows)
-        audit.write_quarantine(conn, start, end, source_id=SOURCE_ID)
-        audit.write_gate_checks(conn, start, end, [], dataset=MALFORMED_DATASET,
-                                rows_checked=_rows_per_as_of(per_date, start, end))
-        quarantine_malformed(conn, malformed, start, end)
-        seconds["publish"] = time.perf_counter() - tick
-        if on_step is not None:
-            on_step("publish", seconds["publish"])
+            changed = publish.publish(conn, counts.published, deferred_checks)
+            counts = audit.count(conn, staged_rows)
+            audit.write_quarantine(conn, start, end, source_id=SOURCE_ID)
+            audit.write_gate_checks(conn, start, end, [], dataset=MALFORMED_DATASET,
+                                    rows_checked=_rows_per_as_of(per_date, start, end))
+            quarantine_malformed(conn, malformed, start, end)
+            seconds["publish"] = time.perf_counter() - tick
+            if on_step is not None:
+                on_step("publish", seconds["publish"])
 
-        tick = time.perf_counter()
-        flags = history_checks.run(conn, start, end, sessions(start, end), quality)
-        by_check = dict(counts.failures_by_check)
-        if malformed:
-            by_check["malformed_row"] = len(malformed)
-        rows_in = staged_rows + len(malformed)
-        quarantined = counts.quarantined + len(malformed)
-        result_rows = {"rows_in": rows_in, "published": counts.published,
-                       "quarantined": quarantined, "malformed": len(malformed),
-                       "market_data_changed": changed, "flagged": sum(flags.values())}
-        _record_run(conn, _run_id(path), start, end, result_rows, started)
-        conn.execute(sql.SQL("TRUNCATE {}").format(
-            sql.SQL(", ").join(map(sql.Identifier, LANDING_TABLES))))
-        seconds["warnings"] = time.perf_counter() - tick
-        if on_step is not None:
-            on_step("warnings", seconds["warnings"])
+            tick = time.perf_counter()
+            flags = history_checks.run(conn, start, end, sessions(start, end), quality)
+            by_check = dict(counts.failures_by_check)
+            if malformed:
+                by_check["malformed_row"] = len(malformed)
+            rows_in = staged_rows + len(malformed)
+            quarantined = counts.quarantined + len(malformed)
+            result_rows = {"rows_in": rows_in, "published": counts.published,
+                           "quarantined": quarantined, "malformed": len(malformed),
+                           "market_data_changed": changed, "flagged": sum(flags.values())}
+            _record_run(conn, _run_id(path), start, end, result_rows, started)
+            conn.execute(sql.SQL("TRUNCATE {}").format(
+                sql.SQL(", ").join(map(sql.Identifier, LANDING_TABLES))))
+            seconds["warnings"] = time.perf_counter() - tick
+            if on_step is not None:
+                on_step("warnings", seconds["warnings"])
+    except BaseException:
+        _empty_second_landing_table(url)
+        raise
 
     return {
         "file": str(path), "start": start, "end": end, "rows_in": rows_in,
