@@ -73,7 +73,7 @@ def publish(conn: psycopg.Connection, rows_expected: int | None = None,
     """
     _passing_view(conn)
     conn.execute("LOCK TABLE market_data IN SHARE ROW EXCLUSIVE MODE")
-    if _stored_bars_overlap(conn):
+    if stored_bars_overlap(conn):
         if deferred_checks is not None:
             deferred_checks()
             _passing_view(conn)
@@ -133,10 +133,10 @@ def _upsert(conn: psycopg.Connection) -> int:
     return changed + inserted
 
 
-def _stored_bars_overlap(conn: psycopg.Connection) -> bool:
+def stored_bars_overlap(conn: psycopg.Connection) -> bool:
     """Whether ``market_data`` holds any bar of the window's instruments inside the window's
-    trade-date range (one primary-key range probe per instrument). Must run under the
-    publish lock, so no writer can add such a bar before the insert."""
+    trade-date range (one primary-key range probe per instrument). The publish runs it under
+    its lock, so no writer can add such a bar before the insert."""
     return bool(conn.execute(
         """WITH w AS (SELECT min(trade_date) AS lo, max(trade_date) AS hi FROM _audit_rows)
            SELECT EXISTS (
@@ -145,6 +145,25 @@ def _stored_bars_overlap(conn: psycopg.Connection) -> bool:
                  AND EXISTS (SELECT 1 FROM market_data m
                              WHERE m.instrument_id = i.instrument_id
                                AND m.trade_date BETWEEN w.lo AND w.hi))""").fetchone()[0])
+
+
+def bars_of_other_sources(conn: psycopg.Connection) -> dict[str, int]:
+    """Per source: the stored bars that audited rows of another source would change (same
+    instrument and date, different values). A loader reports them: its publish replaces
+    them (the last writer wins, and ``market_data.source_id`` says who)."""
+    rows = conn.execute(
+        """SELECT m.source_id, count(*) FROM _audit_rows r
+           JOIN instruments i ON i.symbol = r.symbol
+           JOIN market_data m ON m.instrument_id = i.instrument_id
+                             AND m.trade_date = r.trade_date
+           WHERE m.source_id <> r.source_id
+             AND (m.open, m.high, m.low, m.close, m.adj_close, m.volume)
+                 IS DISTINCT FROM (r.open, r.high, r.low, r.close, r.adj_close, r.volume)
+             AND NOT EXISTS (SELECT 1 FROM _audit_failures f
+                             WHERE f.source_id = r.source_id AND f.as_of = r.as_of
+                               AND f.row_number = r.row_number)
+           GROUP BY m.source_id ORDER BY m.source_id""").fetchall()
+    return {source: int(n) for source, n in rows}
 
 
 def _bulk_pays(conn: psycopg.Connection, rows: int) -> bool:

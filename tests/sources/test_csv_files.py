@@ -304,3 +304,31 @@ def test_a_failed_load_writes_nothing_and_leaves_the_landing_tables_empty(
     assert after["landing"].empty
     for name in ("market_data", "quarantine", "instruments", "data_checks"):
         pd.testing.assert_frame_equal(before[name], after[name], obj=name)
+
+
+def test_a_file_that_changes_another_sources_bar_says_so(loaded_settings, tmp_path):
+    url = loaded_settings.database_url
+    with psycopg.connect(url) as conn:
+        bars = conn.execute("""SELECT m.trade_date, m.open, m.high, m.low, m.close,
+                                       m.volume, m.source_id
+                                FROM market_data m JOIN instruments i USING (instrument_id)
+                                WHERE i.symbol = 'MSFT' ORDER BY m.trade_date DESC LIMIT 2
+                                """).fetchall()
+    day, open_, high, low, close, volume, source = bars[1]
+    last = bars[0][0]
+    assert source == "sample"
+    new_close = round(close * 1.01, 4)
+    text = HEADER + "".join(
+        f"MSFT,{d},{open_},{max(high, new_close)},{low},{new_close},{volume},\n"
+        for d in (day, last))
+    code, message = ingest_csv_command(loaded_settings, _write(tmp_path, text),
+                                       "single_stock", "USD")
+    assert code == 0
+    assert ("warning: this file replaced stored bars of other sources (2 from 'sample'); "
+            "market_data.source_id now says 'csv' for them") in message
+    with psycopg.connect(url) as conn:
+        stored = conn.execute("""SELECT m.close, m.source_id FROM market_data m
+                                 JOIN instruments i USING (instrument_id)
+                                 WHERE i.symbol = 'MSFT' AND m.trade_date = %s
+                                 """, (day,)).fetchone()
+    assert stored == (new_close, "csv")

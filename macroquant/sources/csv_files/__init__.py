@@ -211,7 +211,8 @@ def ingest_csv(settings: Settings, path: str | Path, *, asset_class: str = "sing
     Returns counts (``rows_in`` = every data line of the file, ``published``,
     ``quarantined`` = rows that failed a check + ``malformed`` rows,
     ``instruments_created``, ``quarantined_by_check``, ``malformed_lines``,
-    ``market_data_changed``, ``flagged`` warnings), the window (``start``, ``end``),
+    ``market_data_changed``, ``flagged`` warnings, ``replaced_from_other_sources``: stored
+    bars of other sources this file changed, per source), the window (``start``, ``end``),
     ``validate_failed`` and ``seconds`` per part (stage, audit, publish, warnings). Raises
     :class:`CsvFormatError` (nothing written) if the header is wrong, or if no row of the
     file can be read. ``on_step(part, seconds)`` is called as each part of :data:`STEPS`
@@ -272,6 +273,8 @@ def ingest_csv(settings: Settings, path: str | Path, *, asset_class: str = "sing
                 audit.find_failures(conn, ("duplicate", "unknown_instrument"))
                 return audit.count(conn, staged_rows).published
 
+            replaced = (publish.bars_of_other_sources(conn)
+                        if publish.stored_bars_overlap(conn) else {})
             changed = publish.publish(conn, counts.published, deferred_checks)
             counts = audit.count(conn, staged_rows)
             audit.write_quarantine(conn, start, end, source_id=SOURCE_ID)
@@ -308,6 +311,7 @@ def ingest_csv(settings: Settings, path: str | Path, *, asset_class: str = "sing
         "quarantined_by_check": dict(sorted(by_check.items())),
         "malformed_lines": [r.reason for r in malformed],
         "instruments_created": created, "market_data_changed": changed,
+        "replaced_from_other_sources": replaced,
         "flagged": flags, "validate_failed": quarantined > 0, "seconds": seconds,
     }
 
@@ -332,6 +336,11 @@ def ingest_csv_command(settings: Settings, path: str | Path, asset_class: str = 
         message = (f"error: {result['file']}: {len(lines)} malformed row(s) kept in "
                    f"quarantine (dataset '{MALFORMED_DATASET}'): {'; '.join(lines[:5])}"
                    f"{' …' if len(lines) > 5 else ''}\n") + message
+    if result["replaced_from_other_sources"]:
+        replaced = ", ".join(f"{n} from '{source}'"
+                             for source, n in result["replaced_from_other_sources"].items())
+        message += (f"\nwarning: this file replaced stored bars of other sources ({replaced}); "
+                    "market_data.source_id now says 'csv' for them")
     if result["quarantined"]:
         reasons = ", ".join(f"{k}: {v}" for k, v in result["quarantined_by_check"].items())
         message += (f"\nquarantined by check: {reasons} (rows and reasons in the quarantine "
