@@ -50,6 +50,18 @@ def session_on_or_after(day: date, calendar: str = DEFAULT_CALENDAR) -> date:
     return _calendar(calendar).date_to_session(pd.Timestamp(day), direction="next").date()
 
 
+def sessions_on_or_after(days: pd.Series, calendar: str = DEFAULT_CALENDAR) -> pd.Series:
+    """:func:`session_on_or_after` of every date in ``days`` (Timestamps; NaT stays NaT, and
+    so does a date after the calendar's last session), in one binary search."""
+    known = _calendar(calendar).sessions
+    values = pd.to_datetime(days).dt.normalize().to_numpy(dtype="datetime64[ns]")
+    position = known.searchsorted(values, side="left")
+    inside = (position < len(known)) & ~pd.isna(values)
+    result = pd.Series(pd.NaT, index=days.index, dtype="datetime64[ns]")
+    result[inside] = known[position[inside]].to_numpy(dtype="datetime64[ns]")
+    return result
+
+
 def session_open_close(day: date, calendar: str = DEFAULT_CALENDAR) -> tuple[datetime, datetime]:
     """Open and close of session ``day`` in UTC (early closes included)."""
     cal, stamp = _calendar(calendar), pd.Timestamp(day)

@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 import psycopg
 
-from macroquant.calendars import previous_session, session_on_or_after
+from macroquant.calendars import previous_session, sessions_on_or_after
 from macroquant.config.settings import Settings
 from macroquant.db.bulk import copy_rows, read_frame, upsert_rows
 from macroquant.db.connection import transaction
@@ -80,9 +80,7 @@ def assign_as_of(trade_dates: pd.Series, start: date, end: date) -> pd.Series:
     available (its own date, or the next session for a bar dated on a holiday), kept inside
     the window; a bar dated after ``end`` stays at ``end`` and fails the future-timestamp
     check."""
-    unique = pd.Series(pd.unique(trade_dates.dropna()))
-    mapping = {ts: pd.Timestamp(session_on_or_after(ts.date())) for ts in unique}
-    as_of = trade_dates.map(mapping)
+    as_of = sessions_on_or_after(pd.to_datetime(trade_dates))
     return as_of.fillna(pd.Timestamp(end)).clip(pd.Timestamp(start), pd.Timestamp(end))
 
 

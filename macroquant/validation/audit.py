@@ -102,24 +102,29 @@ STAGED_COLUMNS: tuple[str, ...] = ("source_id", "as_of", "row_number", "symbol",
                                    "trade_date", *VALUE_COLUMNS)
 
 
-def _cleaned_columns(alias: str) -> sql.Composable:
-    """The staged columns of ``alias`` with NaN read as NULL and the symbol trimmed."""
+def _cleaned_columns(alias: str, trim_symbol: bool = True) -> sql.Composable:
+    """The staged columns of ``alias`` with NaN read as NULL and the symbol trimmed (or
+    taken as it is, when the caller knows every symbol is already trimmed and present)."""
     a = sql.Identifier(alias)
+    symbol = (sql.SQL("NULLIF(trim({a}.symbol), '') AS symbol") if trim_symbol
+              else sql.SQL("{a}.symbol"))
     values = [sql.SQL("NULLIF({a}.{c}, 'NaN') AS {c}").format(a=a, c=sql.Identifier(c))
               for c in VALUE_COLUMNS]
     return sql.SQL(", ").join([
         sql.SQL("{a}.source_id, {a}.as_of, {a}.row_number").format(a=a),
-        sql.SQL("NULLIF(trim({a}.symbol), '') AS symbol, {a}.trade_date").format(a=a),
+        sql.SQL("{symbol}, {a}.trade_date").format(symbol=symbol.format(a=a), a=a),
         *values])
 
 
 def open_window(conn: psycopg.Connection, start: date, end: date,
-                staged: sql.Composable | None = None) -> None:
+                staged: sql.Composable | None = None, symbols_trimmed: bool = False) -> None:
     """Create the ``_audit_source`` and ``_audit_rows`` views over the rows to audit.
 
     ``staged`` is a query giving :data:`STAGED_COLUMNS`; by default the rows of
     ``market_data_staging`` with ``as_of`` in the window. NaN is read as missing (NULL),
-    the same as the pandas checks do.
+    the same as the pandas checks do. ``symbols_trimmed``: the caller has checked that
+    every staged symbol is present and already trimmed, so the views use it as it is (the
+    trim of every row cost a third of a second per million in the publish's join).
     """
     if staged is None:
         staged = sql.SQL("""SELECT {columns} FROM market_data_staging
@@ -128,7 +133,7 @@ def open_window(conn: psycopg.Connection, start: date, end: date,
             start=sql.Literal(start), end=sql.Literal(end))
     conn.execute(sql.SQL("CREATE TEMP VIEW _audit_source AS {}").format(staged))
     conn.execute(sql.SQL("CREATE TEMP VIEW _audit_rows AS SELECT {} FROM _audit_source s"
-                         ).format(_cleaned_columns("s")))
+                         ).format(_cleaned_columns("s", trim_symbol=not symbols_trimmed)))
     conn.execute("""CREATE TEMP TABLE _audit_failures (
                         source_id text, as_of date, row_number integer, check_name text,
                         reason text) ON COMMIT DROP""")

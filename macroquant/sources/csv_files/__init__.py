@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime
@@ -156,14 +157,17 @@ def _rows_per_as_of(per_date: list[tuple[date | None, int]], start: date,
     return counts
 
 
-def _staged_rows(end: date) -> sql.Composable:
-    """The landing rows in the audit's shape (:data:`audit.STAGED_COLUMNS`)."""
+def _staged_rows(end: date, symbols_present: bool) -> sql.Composable:
+    """The landing rows in the audit's shape (:data:`audit.STAGED_COLUMNS`); a missing
+    symbol reads as '' unless none is missing."""
+    symbol = sql.SQL("r.symbol" if symbols_present else "coalesce(r.symbol, '')")
     return sql.SQL(
         """SELECT {source}::text AS source_id, coalesce(m.as_of, {end}) AS as_of,
-                  r.line AS row_number, coalesce(r.symbol, '') AS symbol, r.date AS trade_date,
+                  r.line AS row_number, {symbol} AS symbol, r.date AS trade_date,
                   r.open, r.high, r.low, r.close, r.adj_close, r.volume
            FROM ({landing}) r LEFT JOIN _csv_as_of m ON m.trade_date = r.date""").format(
-        source=sql.Literal(SOURCE_ID), end=sql.Literal(end), landing=landing_rows())
+        source=sql.Literal(SOURCE_ID), end=sql.Literal(end), symbol=symbol,
+        landing=landing_rows())
 
 
 def _empty_second_landing_table(url: str) -> None:
@@ -233,12 +237,18 @@ def ingest_csv(settings: Settings, path: str | Path, *, asset_class: str = "sing
         with transaction(url) as conn:
             conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (LOAD_LOCK,))
             conn.execute("SET LOCAL work_mem = '256MB'")
+            # Building the exchange calendar (~0.5 s, once per process) overlaps the COPY.
+            calendar = threading.Thread(target=session_on_or_after, args=(date(2000, 1, 3),))
+            calendar.start()
             malformed = copy_file(conn, url, path, names)
+            calendar.join()
             # Two aggregates PostgreSQL runs in parallel: rows per symbol as written (trimmed
             # and merged here) with their dates, and rows per date.
-            per_symbol = _merge_symbols(conn.execute(sql.SQL(
+            raw_symbols = conn.execute(sql.SQL(
                 "SELECT symbol, min(date), max(date), count(*) FROM ({}) r GROUP BY symbol"
-            ).format(landing_rows())).fetchall())
+            ).format(landing_rows())).fetchall()
+            symbols_trimmed = all(s and s == s.strip() for s, *_ in raw_symbols)
+            per_symbol = _merge_symbols(raw_symbols)
             per_date = [(day, int(n)) for day, n in conn.execute(sql.SQL(
                 "SELECT date, count(*) FROM ({}) r GROUP BY date").format(landing_rows()))]
             staged_rows = sum(int(n) for *_, n in per_symbol)
@@ -258,7 +268,8 @@ def ingest_csv(settings: Settings, path: str | Path, *, asset_class: str = "sing
             symbols = sorted({s for (s, *_) in per_symbol if s})
             created = create_instruments(conn, np.array(symbols, dtype=object), options)
             _as_of_map(conn, first, last, start, end)
-            audit.open_window(conn, start, end, staged=_staged_rows(end))
+            audit.open_window(conn, start, end, staged=_staged_rows(end, symbols_trimmed),
+                              symbols_trimmed=symbols_trimmed)
             # The row-local checks now; the duplicate and unknown-instrument checks only if the
             # publish finds a reason to run them (publish.publish, deferred_checks).
             audit.find_failures(conn, audit.ROW_CHECKS)
