@@ -26,7 +26,8 @@ Reads the ``_audit_rows`` and ``_audit_failures`` objects of :mod:`macroquant.va
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import date
 
 import psycopg
 from psycopg import sql
@@ -55,7 +56,9 @@ _INSERT = """INSERT INTO market_data (instrument_id, trade_date, open, high, low
 
 
 def publish(conn: psycopg.Connection, rows_expected: int | None = None,
-            deferred_checks: Callable[[], int] | None = None) -> int:
+            deferred_checks: Callable[[], int] | None = None,
+            symbols: Sequence[str] | None = None,
+            dates: tuple[date, date] | None = None) -> int:
     """Publish the audited rows that failed no check; return rows inserted or changed.
 
     ``rows_expected`` (the number of passing rows, when the caller knows it) lets a large
@@ -70,10 +73,12 @@ def publish(conn: psycopg.Connection, rows_expected: int | None = None,
     append is tried first, in a savepoint; only if the key or the count objects are the
     checks run and the append redone. An upsert could update one stored row from two
     staged copies without an error, so there the checks run first.
+
+    ``symbols`` and ``dates``: see :func:`stored_bars_overlap`.
     """
     _passing_view(conn)
     conn.execute("LOCK TABLE market_data IN SHARE ROW EXCLUSIVE MODE")
-    if stored_bars_overlap(conn):
+    if stored_bars_overlap(conn, symbols, dates):
         if deferred_checks is not None:
             deferred_checks()
             _passing_view(conn)
@@ -133,18 +138,31 @@ def _upsert(conn: psycopg.Connection) -> int:
     return changed + inserted
 
 
-def stored_bars_overlap(conn: psycopg.Connection) -> bool:
-    """Whether ``market_data`` holds any bar of the window's instruments inside the window's
-    trade-date range (one primary-key range probe per instrument). The publish runs it under
-    its lock, so no writer can add such a bar before the insert."""
+def stored_bars_overlap(conn: psycopg.Connection, symbols: Sequence[str] | None = None,
+                        dates: tuple[date, date] | None = None) -> bool:
+    """Whether ``market_data`` holds any bar of the staged rows' instruments inside their
+    trade-date range (one primary-key range probe per instrument). ``symbols`` and
+    ``dates`` (first, last), when the caller knows them, save a scan of the staged rows.
+    The publish runs it under its lock, so no writer can add such a bar before the
+    insert."""
+    if symbols is None or dates is None:
+        return bool(conn.execute(
+            """WITH w AS (SELECT min(trade_date) AS lo, max(trade_date) AS hi
+                          FROM _audit_rows)
+               SELECT EXISTS (
+                   SELECT 1 FROM instruments i CROSS JOIN w
+                   WHERE i.symbol IN (SELECT DISTINCT symbol FROM _audit_rows)
+                     AND EXISTS (SELECT 1 FROM market_data m
+                                 WHERE m.instrument_id = i.instrument_id
+                                   AND m.trade_date BETWEEN w.lo AND w.hi))""").fetchone()[0])
     return bool(conn.execute(
-        """WITH w AS (SELECT min(trade_date) AS lo, max(trade_date) AS hi FROM _audit_rows)
-           SELECT EXISTS (
-               SELECT 1 FROM instruments i CROSS JOIN w
-               WHERE i.symbol IN (SELECT DISTINCT symbol FROM _audit_rows)
+        """SELECT EXISTS (
+               SELECT 1 FROM instruments i
+               WHERE i.symbol = ANY(%s)
                  AND EXISTS (SELECT 1 FROM market_data m
                              WHERE m.instrument_id = i.instrument_id
-                               AND m.trade_date BETWEEN w.lo AND w.hi))""").fetchone()[0])
+                               AND m.trade_date BETWEEN %s AND %s))""",
+        (list(symbols), dates[0], dates[1])).fetchone()[0])
 
 
 def bars_of_other_sources(conn: psycopg.Connection) -> dict[str, int]:

@@ -284,9 +284,10 @@ def ingest_csv(settings: Settings, path: str | Path, *, asset_class: str = "sing
                 audit.find_failures(conn, ("duplicate", "unknown_instrument"))
                 return audit.count(conn, staged_rows).published
 
+            dates = (first, last)
             replaced = (publish.bars_of_other_sources(conn)
-                        if publish.stored_bars_overlap(conn) else {})
-            changed = publish.publish(conn, counts.published, deferred_checks)
+                        if publish.stored_bars_overlap(conn, symbols, dates) else {})
+            changed = publish.publish(conn, counts.published, deferred_checks, symbols, dates)
             counts = audit.count(conn, staged_rows)
             audit.write_quarantine(conn, start, end, source_id=SOURCE_ID)
             audit.write_gate_checks(conn, start, end, [], dataset=MALFORMED_DATASET,
