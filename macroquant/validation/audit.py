@@ -43,6 +43,7 @@ VALUE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "adj_close", "
 _ANY_ROW_FAILURE = """r.close IS NULL OR r.trade_date IS NULL OR r.symbol IS NULL
     OR num_nulls(r.open, r.high, r.low) IN (1, 2)
     OR least(r.open, r.high, r.low, r.close, r.adj_close) <= 0 OR r.volume < 0
+    OR greatest(r.open, r.high, r.low, r.close, r.adj_close, r.volume) = 'Infinity'
     OR (r.high IS NOT NULL AND (r.high < greatest(r.open, r.close, r.low) - 1e-9
                                 OR r.low > least(r.open, r.close, r.high) + 1e-9))
     OR r.trade_date > r.as_of"""
@@ -55,7 +56,9 @@ _ANY_ROW_FAILURE = """r.close IS NULL OR r.trade_date IS NULL OR r.symbol IS NUL
 _CLEAN_ROW = """s.close > 0 AND s.open > 0 AND s.low > 0
     AND s.high >= s.open AND s.high >= s.close AND s.low <= s.open AND s.low <= s.close
     AND s.high < 'Infinity' AND coalesce(s.adj_close, 1) > 0
-    AND coalesce(s.volume, 0) >= 0 AND s.trade_date <= s.as_of AND trim(s.symbol) <> ''"""
+    AND coalesce(s.adj_close, 1) < 'Infinity' AND coalesce(s.volume, 0) >= 0
+    AND coalesce(s.volume, 0) < 'Infinity' AND s.trade_date <= s.as_of
+    AND trim(s.symbol) <> ''"""
 
 # Row-local gate checks: (name, SQL expression giving the reason when the row fails, else
 # NULL). The expressions read the NaN-free view ``_audit_rows``.
@@ -69,7 +72,10 @@ _ROW_CHECKS: tuple[tuple[str, str], ...] = (
     ("non_positive_price",
      """CASE WHEN least(r.open, r.high, r.low, r.close, r.adj_close) <= 0
                   THEN 'non-positive price'
-             WHEN r.volume < 0 THEN 'negative volume' END"""),
+             WHEN greatest(r.open, r.high, r.low, r.close, r.adj_close) = 'Infinity'
+                  THEN 'infinite price'
+             WHEN r.volume < 0 THEN 'negative volume'
+             WHEN r.volume = 'Infinity' THEN 'infinite volume' END"""),
     ("ohlc_consistency",
      """CASE WHEN r.high IS NOT NULL
                    AND (r.high < greatest(r.open, r.close, r.low) - 1e-9

@@ -36,12 +36,18 @@ def check_missing_values(bars: pd.DataFrame) -> CheckResult:
 
 
 def check_non_positive(bars: pd.DataFrame) -> CheckResult:
-    """A price (open, high, low, close, adj_close) <= 0, or a negative volume."""
-    prices = bars[[*PRICE_COLUMNS, "adj_close"]]
+    """A price (open, high, low, close, adj_close) <= 0 or infinite, or a negative or
+    infinite volume (reasons in that order of precedence)."""
+    prices = bars[[*PRICE_COLUMNS, "adj_close"]].astype(float)
+    volume = bars["volume"].astype(float)
     bad_price = (prices <= 0).any(axis=1)
-    bad_volume = bars["volume"] < 0
-    mask = bad_price | bad_volume
-    text = np.where(bad_price, "non-positive price", "negative volume")
+    infinite_price = (prices == np.inf).any(axis=1)
+    bad_volume = volume < 0
+    infinite_volume = volume == np.inf
+    mask = bad_price | infinite_price | bad_volume | infinite_volume
+    text = np.select([bad_price, infinite_price, bad_volume],
+                     ["non-positive price", "infinite price", "negative volume"],
+                     "infinite volume")
     return mask, _reason(mask, pd.Series(text, index=bars.index))
 
 

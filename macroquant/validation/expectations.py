@@ -26,6 +26,7 @@ given), states the all-or-none OHLC rule. Known difference: the SQL OHLC test al
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -102,10 +103,12 @@ def market_bars_suite(known_symbols: Iterable[str]) -> list[tuple[str, Any]]:
         ("missing_values", e.ExpectColumnValuesToBeInSet(column="ohlc_fields_present",
                                                          value_set=[0, 3])),
     ]
+    # positive and finite: the largest float is the upper bound, so +inf fails
     suite += [("non_positive_price", e.ExpectColumnValuesToBeBetween(
-        column=c, min_value=0, strict_min=True)) for c in PRICE_COLUMNS]
-    suite.append(("non_positive_price", e.ExpectColumnValuesToBeBetween(column="volume",
-                                                                       min_value=0)))
+        column=c, min_value=0, strict_min=True, max_value=sys.float_info.max))
+        for c in PRICE_COLUMNS]
+    suite.append(("non_positive_price", e.ExpectColumnValuesToBeBetween(
+        column="volume", min_value=0, max_value=sys.float_info.max)))
     suite += [("ohlc_consistency", e.ExpectColumnPairValuesAToBeGreaterThanB(
         column_A="high", column_B=b, **pair)) for b in ("open", "close", "low")]
     suite += [("ohlc_consistency", e.ExpectColumnPairValuesAToBeGreaterThanB(

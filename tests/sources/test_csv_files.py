@@ -332,3 +332,19 @@ def test_a_file_that_changes_another_sources_bar_says_so(loaded_settings, tmp_pa
                                  WHERE i.symbol = 'MSFT' AND m.trade_date = %s
                                  """, (day,)).fetchone()
     assert stored == (new_close, "csv")
+
+
+def test_infinite_values_read_by_copy_are_quarantined_by_the_gate(settings, tmp_path):
+    text = HEADER + ("AAA,2024-01-02,10,11,9.5,10.5,1000,\n"
+                     "AAA,2024-01-03,10,Infinity,9.5,Infinity,1000,\n"   # 3: infinite price
+                     "AAA,2024-01-04,10,11,9.5,10.5,1000,inf\n"          # 4: infinite adj_close
+                     "AAA,2024-01-05,10,11,9.5,10.5,Infinity,\n")        # 5: infinite volume
+    result = ingest_csv(settings, _write(tmp_path, text))
+    assert (result["rows_in"], result["published"], result["quarantined"]) == (4, 1, 3)
+    assert result["malformed_lines"] == []
+    quarantine = _snapshot(settings.database_url)["quarantine"]
+    assert list(zip(quarantine["row_number"], quarantine["check_name"], quarantine["reason"],
+                    strict=True)) == [
+        (3, "non_positive_price", "infinite price"),
+        (4, "non_positive_price", "infinite price"),
+        (5, "non_positive_price", "infinite volume")]

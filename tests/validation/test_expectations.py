@@ -38,12 +38,14 @@ BARS = [  # symbol, trade_date, open, high, low, close, adj_close, volume
     ("  ", "2012-01-04", 1, 2, 0.5, 1.5, 1.5, 10),          # 14 blank symbol
     ("B", None, 1, 2, 0.5, 1.5, 1.5, 10),                   # 15 no date
     ("ZZZ", "2012-01-09", 1, 0.4, 0.5, 1.5, 1.5, 10),       # 16 unknown + ohlc + future
+    ("A", "2011-12-26", 10, np.inf, 9, np.inf, 10, 100),    # 17 infinite high and close
+    ("B", "2011-12-26", 1, 2, 0.5, 1.5, 1.5, np.inf),       # 18 infinite volume
 ]
 # The planted failures, by hand.
 EXPECTED = {
     "unknown_instrument": {9, 16},
     "missing_values": {2, 3, 14, 15},
-    "non_positive_price": {4, 10, 12},
+    "non_positive_price": {4, 10, 12, 17, 18},
     "ohlc_consistency": {5, 11, 12, 16},
     "duplicate": {6, 7, 12, 13},
     "future_timestamp": {8, 16},
@@ -93,9 +95,9 @@ def test_gx_suite_and_sql_gate_fail_the_same_rows_per_check(db_url):
     assert gx_result.failing_rows() == EXPECTED  # frame index = row_number
     assert set(audit.GATE_CHECKS) <= set(gx_result.checks)
     assert gx_result.checks["schema"].success and not gx_result.success
-    assert gx_result.rows == 17
+    assert gx_result.rows == 19
     # Every row outside the planted failures passes both: rows 0 and 1 only.
-    assert set(range(17)) - set().union(*EXPECTED.values()) == {0, 1}
+    assert set(range(19)) - set().union(*EXPECTED.values()) == {0, 1}
 
 
 def test_gx_market_suite_passes_clean_rows_and_names_a_missing_column():
