@@ -379,12 +379,16 @@ class FetchController:
         outcome = outcome or FetchOutcome(source_id, hook_name, None)
         quota = self.quotas.gate(spec.source_id, spec.config, spec.database_url)
         api_key = resolve_credential(spec, self.lookup_secret, self.environ)
-        hook = getattr(self.adapter_loader(spec.adapter), hook_name)
+        adapter = self.adapter_loader(spec.adapter)
+        hook = getattr(adapter, hook_name)
         merged = {k: v for k, v in {**spec.config, **(config or {})}.items()
                   if k not in QUOTA_KEYS}
+        # An adapter whose one call makes several HTTP requests says how many.
+        count_requests = getattr(adapter, "quota_requests", None)
+        units = int(count_requests(hook_name, args, merged)) if count_requests else 1
         bucket = self._bucket(spec)
         for attempt in range(1, self.retry.max_attempts + 1):
-            day: QuotaDay | None = quota.take() if quota is not None else None
+            day: QuotaDay | None = quota.take(units) if quota is not None else None
             outcome.attempts = attempt
             if bucket is not None:
                 outcome.waited_seconds += bucket.acquire()

@@ -119,17 +119,17 @@ class QuotaCount:
 class QuotaLedger(Protocol):
     """Where the counts live."""
 
-    def take(self, quota: QuotaDay, at: datetime) -> QuotaCount: ...
+    def take(self, quota: QuotaDay, at: datetime, units: int = 1) -> QuotaCount: ...
 
     def exhaust(self, quota: QuotaDay, at: datetime) -> None: ...
 
 
 _TAKE = """
     INSERT INTO source_request_counts AS c (source_id, quota_day, requests, updated_at)
-    VALUES (%(source_id)s, %(day)s, 1, %(at)s)
+    SELECT %(source_id)s, %(day)s, %(units)s, %(at)s WHERE %(units)s <= %(limit)s
     ON CONFLICT (source_id, quota_day) DO UPDATE
-        SET requests = c.requests + 1, updated_at = EXCLUDED.updated_at
-        WHERE NOT c.exhausted AND c.requests < %(limit)s
+        SET requests = c.requests + %(units)s, updated_at = EXCLUDED.updated_at
+        WHERE NOT c.exhausted AND c.requests + %(units)s <= %(limit)s
     RETURNING requests"""
 _EXHAUST = """
     INSERT INTO source_request_counts AS c (source_id, quota_day, requests, exhausted,
@@ -146,16 +146,17 @@ class PostgresQuotaLedger:
     def __init__(self, url: str) -> None:
         self.url = url
 
-    def take(self, quota: QuotaDay, at: datetime) -> QuotaCount:
+    def take(self, quota: QuotaDay, at: datetime, units: int = 1) -> QuotaCount:
         params = {"source_id": quota.source_id, "day": quota.day, "at": at,
-                  "limit": quota.limit}
+                  "limit": quota.limit, "units": units}
         with transaction(self.url) as conn:
             row = conn.execute(_TAKE, params).fetchone()
             if row is not None:
                 return QuotaCount(row[0], False, True)
-            requests, exhausted = conn.execute(
+            counted = conn.execute(
                 "SELECT requests, exhausted FROM source_request_counts "
                 "WHERE source_id = %(source_id)s AND quota_day = %(day)s", params).fetchone()
+        requests, exhausted = counted if counted is not None else (0, False)
         return QuotaCount(requests, exhausted, False)
 
     def exhaust(self, quota: QuotaDay, at: datetime) -> None:
@@ -170,12 +171,12 @@ class MemoryQuotaLedger:
     def __init__(self) -> None:
         self.counts: dict[tuple[str, date], QuotaCount] = {}
 
-    def take(self, quota: QuotaDay, at: datetime) -> QuotaCount:
+    def take(self, quota: QuotaDay, at: datetime, units: int = 1) -> QuotaCount:
         key = (quota.source_id, quota.day)
         count = self.counts.get(key, QuotaCount(0, False, False))
-        if count.exhausted or count.requests >= quota.limit:
+        if count.exhausted or count.requests + units > quota.limit:
             return QuotaCount(count.requests, count.exhausted, False)
-        self.counts[key] = QuotaCount(count.requests + 1, False, True)
+        self.counts[key] = QuotaCount(count.requests + units, False, True)
         return self.counts[key]
 
     def exhaust(self, quota: QuotaDay, at: datetime) -> None:
@@ -195,18 +196,20 @@ class QuotaGate:
         self.source_id, self.ledger, self.now = source_id, ledger, now
         self.limit, self.timezone = options.daily_request_limit, options.quota_timezone
 
-    def take(self) -> QuotaDay:
-        """Count one request of today's quota; :class:`QuotaExhaustedError` (and nothing
-        counted) when it is used up."""
+    def take(self, units: int = 1) -> QuotaDay:
+        """Count ``units`` requests (the HTTP requests one call makes) of today's quota;
+        :class:`QuotaExhaustedError` (and nothing counted) when they do not all fit."""
         at = self.now()
         quota = QuotaDay.at(self.source_id, self.limit, self.timezone, at)
-        count = self.ledger.take(quota, at)
+        count = self.ledger.take(quota, at, units)
         if not count.taken:
             said = "the vendor said it is used up, " if count.exhausted else ""
+            needs = f"; this call needs {units}" if units > 1 else ""
             raise QuotaExhaustedError(
                 self.source_id,
                 f"daily request quota used up ({said}{count.requests}/{quota.limit} requests "
-                f"on {quota.day}, {quota.timezone}): no request made; resets {quota.resets}")
+                f"on {quota.day}, {quota.timezone}{needs}): no request made; "
+                f"resets {quota.resets}")
         return quota
 
     def exhaust(self, quota: QuotaDay) -> None:

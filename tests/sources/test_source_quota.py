@@ -134,6 +134,36 @@ def test_fourth_request_of_the_day_is_not_made_and_the_fallback_serves_it(db_url
     assert "quota_timezone" not in primary.configs[0]
 
 
+class MultiRequestAdapter(ScriptedAdapter):
+    """One fetch_bars call makes one HTTP request per symbol, and says so."""
+
+    @staticmethod
+    def quota_requests(hook_name, args, config):
+        return len(args[2])
+
+
+def test_a_call_that_makes_several_requests_takes_them_all_or_none(db_url):
+    register(db_url, "b")
+    register(db_url, "p", daily_request_limit=5, fallback_source_id="b")
+    primary, backup = MultiRequestAdapter(), ScriptedAdapter(close=20.0)
+    result = controller(db_url, {"p": primary, "b": backup}, FakeClock()).fetch_bars(
+        "p", [request("A", "B", "C"), request("D", "E", "F"), request("G", "H")])
+    # 3 requests fit, the next 3 do not (3 + 3 > 5) and go to the fallback, 2 fit again
+    assert primary.calls == [("A", "B", "C"), ("G", "H")]
+    assert backup.calls == [("D", "E", "F")]
+    assert "(3/5 requests on 2026-11-24, UTC; this call needs 3)" in result.outcomes[1].error
+    assert counts(db_url) == [("p", date(2026, 11, 24), 5, False)]
+
+
+def test_alpha_vantage_counts_one_request_per_symbol_and_indicator():
+    requests = alpha_vantage.quota_requests
+    assert requests("fetch_observations", (), {}) == len(alpha_vantage.ECONOMIC_SERIES) > 1
+    assert requests("fetch_bars", (date(2026, 1, 2), date(2026, 1, 5), ["MSFT", "SPY"]),
+                    {}) == 2
+    assert requests("fetch_bars", (date(2026, 1, 2), date(2026, 1, 5), None),
+                    {"symbols": {"XYZ": "XYZ"}}) == len(alpha_vantage.DEFAULT_SYMBOLS) + 1
+
+
 def test_the_count_is_shared_by_two_runs_on_one_database(db_url):
     register(db_url, "p", daily_request_limit=3)
     first_run, second_run = ScriptedAdapter(), ScriptedAdapter()

@@ -31,7 +31,7 @@ from macroquant.sources.alpha_vantage.config import (
 from macroquant.sources.fetch import register_source
 from macroquant.sources.quota import QuotaExhaustedError
 
-__all__ = ["SOURCE_ID", "fetch_bars", "fetch_observations", "register"]
+__all__ = ["SOURCE_ID", "fetch_bars", "fetch_observations", "quota_requests", "register"]
 
 T = TypeVar("T")
 
@@ -77,6 +77,20 @@ def _bars(symbol: str, vendor: str, key: str, options: AlphaVantageOptions) -> p
             base, quote, key, options.outputsize)))
     return parse.bars_from_daily_adjusted(symbol, _vendor(lambda: client.daily_adjusted(
         vendor, key, options.outputsize)))
+
+
+def quota_requests(hook_name: str, args: Sequence[Any], config: Mapping[str, Any]) -> int:
+    """The HTTP requests one call of ``hook_name`` makes (fetch control counts them against
+    the daily quota): one per symbol for bars, one per indicator for observations."""
+    if hook_name == "fetch_observations":
+        return len(ECONOMIC_SERIES)
+    if hook_name == "fetch_bars":
+        symbols = args[2] if len(args) > 2 else None
+        if symbols is None:
+            options = AlphaVantageOptions.model_validate(config or {})
+            return max(1, len({**DEFAULT_SYMBOLS, **options.symbols}))
+        return max(1, len(symbols))
+    return 1
 
 
 def fetch_bars(start: date, end: date, symbols: Sequence[str] | None = None, *,
