@@ -28,6 +28,11 @@ Hooks (module-level functions of ``__init__.py``):
     Economic sources: ``series_id, observation_date, realtime_start, value, vintage_kind,
     source_id``.
 
+``quota_requests(hook_name, args, config) -> int`` (optional)
+    How many vendor requests one call of a hook makes, when that is more than one (one per
+    symbol, one per series): fetch control counts them against the row's
+    ``daily_request_limit`` (docs/data-sources.md, "Daily request quotas").
+
 The keyword arguments are optional: the fetch controller (``macroquant.sources.fetch``)
 passes ``api_key`` (the value of the row's ``credentials_ref`` secret) and ``config`` (the
 row's ``config`` object) only to hooks that declare them, and wraps every call in the
