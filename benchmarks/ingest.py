@@ -156,34 +156,36 @@ def main() -> None:
         size = path.stat().st_size / 1e6
         url = database_url(settings)
         migrate(url)
+        # Each line is printed as soon as it is measured (a long run keeps what it measured).
+        print(f"\npanel {args.symbols:,} instruments x {args.days:,} days = {rows:,} rows, "
+              f"CSV {size:,.0f} MB\n", flush=True)
+        print("| step | seconds | rows/s | vs raw COPY (PK) |\n|---|---:|---:|---:|", flush=True)
         peer = raw_copy(url, path, parts=1)
+        print(f"| raw COPY into bare table, PK (symbol, date) | {peer:.2f} | "
+              f"{rows / peer:,.0f} | 100 % |", flush=True)
         peer_split = raw_copy(url, path, parts=2)
+        print(f"| raw COPY, file split over 2 connections (as ingest) | {peer_split:.2f} | "
+              f"{rows / peer_split:,.0f} | {peer / peer_split:.0%} |", flush=True)
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("CHECKPOINT")
         tick = time.perf_counter()
         result = ingest_csv(settings, path)
         total = time.perf_counter() - tick
         assert result["published"] == rows and result["quarantined"] == 0, result
-        select_s = plain_select(url)
-        build_s, shape = store_read(url, home)
-        cached_s, _ = store_read(url, home)
-
-        print(f"\npanel {args.symbols:,} instruments x {args.days:,} days = {rows:,} rows, "
-              f"CSV {size:,.0f} MB\n")
-        print("| step | seconds | rows/s | vs raw COPY (PK) |\n|---|---:|---:|---:|")
-        print(f"| raw COPY into bare table, PK (symbol, date) | {peer:.2f} | "
-              f"{rows / peer:,.0f} | 100 % |")
-        print(f"| raw COPY, file split over 2 connections (as ingest) | {peer_split:.2f} | "
-              f"{rows / peer_split:,.0f} | {peer / peer_split:.0%} |")
         for part, seconds in result["seconds"].items():
             print(f"| ingest csv: {part} | {seconds:.2f} | {rows / seconds:,.0f} | |")
         print(f"| **ingest csv: end to end** | **{total:.2f}** | **{rows / total:,.0f}** | "
-              f"**{peer / total:.0%}** |")
+              f"**{peer / total:.0%}** |", flush=True)
+        # The store first: the plain SELECT holds every row as Python objects (the most
+        # memory-hungry step at 50 M rows).
+        build_s, shape = store_read(url, home)
+        cached_s, _ = store_read(url, home)
         print(f"\n| full panel read ({shape[0]:,} dates x {shape[1]:,} instruments, close + "
               f"adjusted) | seconds |\n|---|---:|")
-        print(f"| plain SELECT (cursor) + pivot | {select_s:.2f} |")
         print(f"| feature store, first read (COPY → Arrow → Parquet) | {build_s:.2f} |")
-        print(f"| feature store, cached (Parquet) | {cached_s:.2f} |")
+        print(f"| feature store, cached (Parquet) | {cached_s:.2f} |", flush=True)
+        select_s = plain_select(url)
+        print(f"| plain SELECT (cursor) + pivot | {select_s:.2f} |", flush=True)
     finally:
         stop_embedded_server(settings.pgdata_dir)
         shutil.rmtree(home, ignore_errors=True)
