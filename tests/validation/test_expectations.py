@@ -136,7 +136,7 @@ def test_cli_suite_lists_the_failing_staged_rows(settings, capsys):
     _seed_and_stage(settings.database_url, _staged())
     code = _cli(settings, "--dataset", "market_data", "--as-of", AS_OF.isoformat(), "--json")
     out = json.loads(capsys.readouterr().out)
-    assert code == 1 and out["rows"] == 17 and not out["success"]
+    assert code == 1 and out["rows"] == 19 and not out["success"]
     checks = {c["check"]: c["failing_rows"] for c in out["checks"]}
     assert checks["duplicate"] == ["sample/2012-01-05/12", "sample/2012-01-05/13",
                                    "sample/2012-01-05/6", "sample/2012-01-05/7"]
