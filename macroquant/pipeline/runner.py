@@ -10,6 +10,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from importlib import import_module
 
+import psycopg
 from psycopg.types.json import Jsonb
 
 from macroquant.config.settings import Settings, load_settings
@@ -37,9 +38,25 @@ def default_run_id(start: date, end: date) -> str:
     return f"cli__{start.isoformat()}__{end.isoformat()}"
 
 
-def _audit_time() -> datetime:
-    # Audit metadata only: no stage logic reads this value.
+def audit_time() -> datetime:
+    """The wall time for run records. Audit metadata only: no stage logic reads it."""
     return datetime.now(UTC)
+
+
+def record_run(conn: psycopg.Connection, run_id: str, stage: str, start: date, end: date,
+               status: str, started_at: datetime, finished_at: datetime | None = None,
+               rows: dict[str, int] | None = None) -> None:
+    """Insert or replace the ``pipeline_runs`` row of (``run_id``, ``stage``)."""
+    conn.execute(
+        """INSERT INTO pipeline_runs (run_id, stage, window_start, window_end, status,
+                                      started_at, finished_at, rows_written, message)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, '')
+           ON CONFLICT (run_id, stage) DO UPDATE SET
+               window_start = EXCLUDED.window_start, window_end = EXCLUDED.window_end,
+               status = EXCLUDED.status, started_at = EXCLUDED.started_at,
+               finished_at = EXCLUDED.finished_at, rows_written = EXCLUDED.rows_written,
+               message = ''""",
+        (run_id, stage, start, end, status, started_at, finished_at, Jsonb(rows or {})))
 
 
 def run_stage(
@@ -49,16 +66,7 @@ def run_stage(
     context = StageContext(settings or load_settings(), start, end, run_id)
     function = stage_function(stage)
     with transaction(context.url) as conn:
-        conn.execute(
-            """INSERT INTO pipeline_runs (run_id, stage, window_start, window_end, status,
-                                          started_at, finished_at, rows_written, message)
-               VALUES (%s, %s, %s, %s, 'running', %s, NULL, '{}', '')
-               ON CONFLICT (run_id, stage) DO UPDATE SET
-                   window_start = EXCLUDED.window_start, window_end = EXCLUDED.window_end,
-                   status = 'running', started_at = EXCLUDED.started_at,
-                   finished_at = NULL, rows_written = '{}', message = ''""",
-            (run_id, stage, start, end, _audit_time()),
-        )
+        record_run(conn, run_id, stage, start, end, "running", audit_time())
     try:
         rows = function(context)
     except Exception as exc:
@@ -67,7 +75,7 @@ def run_stage(
             conn.execute(
                 """UPDATE pipeline_runs SET status = 'failed', finished_at = %s, message = %s
                    WHERE run_id = %s AND stage = %s""",
-                (_audit_time(), mask_text(message)[:2000], run_id, stage),
+                (audit_time(), mask_text(message)[:2000], run_id, stage),
             )
             write_system_log(conn, "ERROR", f"macroquant.pipeline.{stage}", message, run_id,
                              {"window_start": start.isoformat(), "window_end": end.isoformat()})
@@ -76,7 +84,7 @@ def run_stage(
         conn.execute(
             """UPDATE pipeline_runs SET status = 'success', finished_at = %s, rows_written = %s
                WHERE run_id = %s AND stage = %s""",
-            (_audit_time(), Jsonb(rows), run_id, stage),
+            (audit_time(), Jsonb(rows), run_id, stage),
         )
     log.info("stage %s %s..%s: %s", stage, start, end, rows)
     return rows

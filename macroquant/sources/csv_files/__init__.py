@@ -26,7 +26,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,6 @@ import numpy as np
 import pandas as pd
 import psycopg
 from psycopg import sql
-from psycopg.types.json import Jsonb
 from pydantic import ValidationError
 
 from macroquant.calendars import session_on_or_after, sessions
@@ -42,6 +41,8 @@ from macroquant.config.settings import Settings
 from macroquant.db.bulk import copy_rows, upsert_rows
 from macroquant.db.connection import connect, database_url, transaction
 from macroquant.pipeline.ingest import assign_as_of
+from macroquant.pipeline.runner import audit_time, record_run
+from macroquant.sources.csv_files import parse
 from macroquant.sources.csv_files.client import CsvFormatError, read_header
 from macroquant.sources.csv_files.config import (
     DATA_SOURCE,
@@ -157,19 +158,6 @@ def _rows_per_as_of(per_date: list[tuple[date | None, int]], start: date,
     return counts
 
 
-def _staged_rows(end: date, symbols_present: bool) -> sql.Composable:
-    """The landing rows in the audit's shape (:data:`audit.STAGED_COLUMNS`); a missing
-    symbol reads as '' unless none is missing."""
-    symbol = sql.SQL("r.symbol" if symbols_present else "coalesce(r.symbol, '')")
-    return sql.SQL(
-        """SELECT {source}::text AS source_id, coalesce(m.as_of, {end}) AS as_of,
-                  r.line AS row_number, {symbol} AS symbol, r.date AS trade_date,
-                  r.open, r.high, r.low, r.close, r.adj_close, r.volume
-           FROM ({landing}) r LEFT JOIN _csv_as_of m ON m.trade_date = r.date""").format(
-        source=sql.Literal(SOURCE_ID), end=sql.Literal(end), symbol=symbol,
-        landing=landing_rows())
-
-
 def _empty_second_landing_table(url: str) -> None:
     """After a failed load: empty ``csv_landing_2``, which the second COPY connection had
     committed (the first table's rows went with the rollback), unless another load has
@@ -184,21 +172,6 @@ def _empty_second_landing_table(url: str) -> None:
                 conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (LOAD_LOCK,))
     except psycopg.Error as exc:
         log.warning("could not empty %s after a failed load: %s", LANDING_TABLES[1], exc)
-
-
-def _record_run(conn: psycopg.Connection, run_id: str, start: date, end: date,
-                rows: dict[str, int], started: datetime) -> None:
-    conn.execute(
-        """INSERT INTO pipeline_runs (run_id, stage, window_start, window_end, status,
-                                      started_at, finished_at, rows_written, message)
-           VALUES (%s, 'ingest_csv', %s, %s, 'success', %s, %s, %s, '')
-           ON CONFLICT (run_id, stage) DO UPDATE SET
-               window_start = EXCLUDED.window_start, window_end = EXCLUDED.window_end,
-               status = 'success', started_at = EXCLUDED.started_at,
-               finished_at = EXCLUDED.finished_at, rows_written = EXCLUDED.rows_written,
-               message = ''""",
-        # audit metadata only: no logic reads these times
-        (run_id, start, end, started, datetime.now(UTC), Jsonb(rows)))
 
 
 # One CSV load at a time: the landing tables are shared.
@@ -230,7 +203,7 @@ def ingest_csv(settings: Settings, path: str | Path, *, asset_class: str = "sing
     names = read_header(path)
     quality = load_quality_config()
     seconds: dict[str, float] = {}
-    started = datetime.now(UTC)  # audit metadata only
+    started = audit_time()
     tick = time.perf_counter()
     url = database_url(settings)
     try:
@@ -268,7 +241,7 @@ def ingest_csv(settings: Settings, path: str | Path, *, asset_class: str = "sing
             symbols = sorted({s for (s, *_) in per_symbol if s})
             created = create_instruments(conn, np.array(symbols, dtype=object), options)
             _as_of_map(conn, first, last, start, end)
-            audit.open_window(conn, start, end, staged=_staged_rows(end, symbols_trimmed),
+            audit.open_window(conn, start, end, staged=parse.staged_rows(end, symbols_trimmed),
                               symbols_trimmed=symbols_trimmed)
             # The row-local checks now; the duplicate and unknown-instrument checks only if the
             # publish finds a reason to run them (publish.publish, deferred_checks).
@@ -307,7 +280,8 @@ def ingest_csv(settings: Settings, path: str | Path, *, asset_class: str = "sing
             result_rows = {"rows_in": rows_in, "published": counts.published,
                            "quarantined": quarantined, "malformed": len(malformed),
                            "market_data_changed": changed, "flagged": sum(flags.values())}
-            _record_run(conn, _run_id(path), start, end, result_rows, started)
+            record_run(conn, _run_id(path), "ingest_csv", start, end, "success",
+                       started, audit_time(), result_rows)
             conn.execute(sql.SQL("TRUNCATE {}").format(
                 sql.SQL(", ").join(map(sql.Identifier, LANDING_TABLES))))
             seconds["warnings"] = time.perf_counter() - tick

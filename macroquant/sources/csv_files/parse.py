@@ -1,38 +1,24 @@
-"""Convert a read CSV frame into ``market_data_staging`` rows."""
+"""The landing rows of a CSV file in the audit's shape: the adapter's parse step, done by
+PostgreSQL (COPY has already read every value; nothing is parsed in Python)."""
 
 from __future__ import annotations
 
 from datetime import date
 
-import pandas as pd
+from psycopg import sql
 
-from macroquant.calendars import session_on_or_after
-from macroquant.pipeline.ingest import STAGING_COLUMNS, assign_as_of
 from macroquant.sources.csv_files.config import SOURCE_ID
+from macroquant.sources.csv_files.load import landing_rows
 
 
-def staging_window(trade_dates: pd.Series) -> tuple[date, date]:
-    """The pipeline dates a file's bars belong to: the first XNYS session on or after its
-    earliest bar through the first session on or after its latest bar."""
-    return (session_on_or_after(trade_dates.min().date()),
-            session_on_or_after(trade_dates.max().date()))
-
-
-def bars_to_staging(frame: pd.DataFrame) -> tuple[pd.DataFrame, date, date]:
-    """Staging rows for the file (``as_of`` = first session on or after the bar's date,
-    ``row_number`` = the bar's line in the file) and the window they span."""
-    start, end = staging_window(frame["date"])
-    staged = pd.DataFrame({
-        "source_id": SOURCE_ID,
-        "as_of": assign_as_of(frame["date"], start, end),
-        "row_number": frame["line"],
-        "symbol": frame["symbol"],
-        "trade_date": frame["date"],
-        "open": frame["open"],
-        "high": frame["high"],
-        "low": frame["low"],
-        "close": frame["close"],
-        "adj_close": frame["adj_close"],
-        "volume": frame["volume"],
-    })
-    return staged[STAGING_COLUMNS], start, end
+def staged_rows(end: date, symbols_present: bool) -> sql.Composable:
+    """The landing rows in the audit's shape (:data:`audit.STAGED_COLUMNS`); a missing
+    symbol reads as '' unless none is missing."""
+    symbol = sql.SQL("r.symbol" if symbols_present else "coalesce(r.symbol, '')")
+    return sql.SQL(
+        """SELECT {source}::text AS source_id, coalesce(m.as_of, {end}) AS as_of,
+                  r.line AS row_number, {symbol} AS symbol, r.date AS trade_date,
+                  r.open, r.high, r.low, r.close, r.adj_close, r.volume
+           FROM ({landing}) r LEFT JOIN _csv_as_of m ON m.trade_date = r.date""").format(
+        source=sql.Literal(SOURCE_ID), end=sql.Literal(end), symbol=symbol,
+        landing=landing_rows())
