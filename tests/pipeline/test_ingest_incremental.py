@@ -16,6 +16,7 @@ from macroquant.pipeline import ingest
 from macroquant.pipeline.context import StageContext
 from macroquant.sources import load_adapter
 from macroquant.sources.fetch import FetchController, FetchOptions, load_source_specs
+from tests.fake_clock import FakeClock
 
 START = date(2012, 10, 1)  # Monday; the session before is Friday 2012-09-28
 
@@ -77,17 +78,6 @@ def _vendor_setup(url: str) -> None:
                         SELECT '2012-09-28', %s, instrument_id, 0.5, 1, 1 FROM instruments
                         WHERE symbol = 'XCCC'""", (strategy,))
 
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now, self.sleeps = 0.0, []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def _controller(url: str, fake: FakeVendor) -> FetchController:

@@ -33,6 +33,7 @@ from macroquant.sources.fetch import (
 )
 from macroquant.sources.fred.config import DATA_SOURCE as FRED_ROW
 from tests.cli_output import status_line
+from tests.fake_clock import FakeClock
 from tests.local_http import LocalHttpServer
 
 PAYLOADS = Path(__file__).parents[1] / "sources" / "payloads"
@@ -181,19 +182,6 @@ def test_ingest_stage_registers_and_fetches_fred_and_alternative(settings, vendo
     assert again["market_data_staging"] == 6
 
 
-class FakeClock:
-    """Monotonic time that advances only when slept on."""
-
-    def __init__(self) -> None:
-        self.now, self.slept = 0.0, []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
 
 def test_failing_vendor_is_logged_shown_in_status_and_others_continue(
         settings, vendors, monkeypatch, capsys):
@@ -214,7 +202,7 @@ def test_failing_vendor_is_logged_shown_in_status_and_others_continue(
     assert written["alternative_data"] == 3  # news_rss only: reddit is disabled
     fred_calls = [p for p, _ in vendors.requests if p == "/fred/series/observations"]
     assert len(fred_calls) == 4  # retried: 4 calls in all
-    assert len(clock.slept) >= 3 and sum(clock.slept) >= (2 + 4 + 8) * 0.75
+    assert len(clock.sleeps) >= 3 and sum(clock.sleeps) >= (2 + 4 + 8) * 0.75
     with connect(url) as conn:
         assert conn.execute("SELECT count(*) FROM economic_indicators WHERE source_id = 'fred'"
                             ).fetchone()[0] == 0

@@ -13,6 +13,7 @@ from macroquant.db.connection import connect, transaction
 from macroquant.errors import SourceError
 from macroquant.pipeline.intraday import open_sessions, refresh_latest_bars, session_bar
 from macroquant.sources.fetch import FetchController, RetryPolicy, load_source_specs
+from tests.fake_clock import FakeClock
 
 
 class FakeIntraday:
@@ -31,16 +32,6 @@ class FakeIntraday:
                              "high": 101 + k, "low": 99 + k, "close": 100.5 + k,
                              "volume": 10.0})
 
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture

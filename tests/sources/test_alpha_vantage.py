@@ -24,6 +24,7 @@ from macroquant.sources.fetch import (
     RetryPolicy,
     load_source_specs,
 )
+from tests.fake_clock import FakeClock
 
 PAYLOADS = Path(__file__).parent / "payloads" / "alpha_vantage"
 QUERY = re.compile(r"https://www\.alphavantage\.co/query\?.*")
@@ -35,17 +36,6 @@ FILES = {"TIME_SERIES_DAILY_ADJUSTED": "time_series_daily_adjusted_IBM.json",
          "FX_DAILY": "fx_daily_EUR_USD.json", "REAL_GDP": "real_gdp_quarterly.json",
          "CPI": "cpi_monthly.json"}
 
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now, self.sleeps = 0.0, []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 class AlphaVantageReplay:

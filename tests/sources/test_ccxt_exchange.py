@@ -23,6 +23,7 @@ from macroquant.sources.fetch import (
     RetryPolicy,
     SourceSpec,
 )
+from tests.fake_clock import FakeClock
 from tests.local_http import running
 
 PAYLOADS = Path(__file__).parent / "payloads" / "coinbase"
@@ -87,17 +88,6 @@ def coinbase():
         server.config = {"api_url": local.url}
         yield server
 
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now, self.sleeps = 0.0, []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def test_daily_candles_parse(coinbase):

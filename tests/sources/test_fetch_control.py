@@ -28,19 +28,7 @@ from macroquant.sources.fetch import (
     source_health,
     write_outcomes,
 )
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
+from tests.fake_clock import FakeClock
 
 
 def bar(symbol: str, day: str, close: float) -> dict:

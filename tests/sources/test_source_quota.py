@@ -11,7 +11,7 @@ import json
 import random
 import re
 import threading
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 import pandas as pd
 import pytest
@@ -36,6 +36,7 @@ from macroquant.sources.quota import (
     QuotaExhaustedError,
     QuotaOptions,
 )
+from tests import fake_clock
 from tests.cli_output import status_line
 
 NY = "America/New_York"
@@ -43,22 +44,11 @@ NY = "America/New_York"
 LATE_EVENING_NY = datetime(2026, 11, 24, 4, 59, tzinfo=UTC)
 
 
-class FakeClock:
+class FakeClock(fake_clock.FakeClock):
+    """Fetch control's fake clock, its wall time late on 23 November in New York."""
+
     def __init__(self, wall: datetime = LATE_EVENING_NY) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-        self.wall = wall
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-    def wall_time(self) -> datetime:
-        return self.wall + timedelta(seconds=self.now)
-
+        super().__init__(wall)
 
 class ScriptedAdapter:
     """fetch_bars answers from a script: per symbol, a list of errors raised first."""

@@ -27,6 +27,7 @@ from macroquant.sources.fetch import (
     RetryPolicy,
     SourceSpec,
 )
+from tests.fake_clock import FakeClock
 
 PAYLOADS = Path(__file__).parent / "payloads" / "yahoo"
 CONFIG = {"http_backend": "requests"}
@@ -35,18 +36,6 @@ CHART = re.compile(r"https://query[12]\.finance\.yahoo\.com/v8/finance/chart/([^
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning",
                                         "ignore::FutureWarning", "ignore::UserWarning")
 
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def _window(payload: dict, query: dict[str, list[str]]) -> dict:
