@@ -63,6 +63,12 @@ def test_bulk_append_rebuilds_the_same_indexes_and_rows(settings, tmp_path, monk
         assert after[key] == before[key], key
     assert ("market_data_references_insert", "O") in after["triggers"]  # enabled again
     assert after["bars"]["close"].tolist() == [12.5, 13.5, 14.5, 15.5, 18.5] * 2
+    # The trigger dropped for the insert is back and still refuses a bad reference.
+    with psycopg.connect(settings.database_url) as conn, pytest.raises(
+            psycopg.errors.ForeignKeyViolation, match="unknown instrument or data source"):
+        conn.execute("""INSERT INTO market_data (instrument_id, trade_date, close, source_id)
+                        SELECT instrument_id, DATE '2024-02-01', 1, 'no_such_source'
+                        FROM instruments LIMIT 1""")
 
 
 def test_bulk_and_row_by_row_append_publish_identical_rows(settings, tmp_path, monkeypatch):
