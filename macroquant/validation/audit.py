@@ -25,6 +25,7 @@ Publishing is in :mod:`macroquant.validation.publish`.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -162,9 +163,8 @@ def find_failures(conn: psycopg.Connection,
         lateral = sql.SQL(", ").join(
             sql.SQL("({name}, {expr})").format(name=sql.Literal(name), expr=sql.SQL(expr))
             for name, expr in _ROW_CHECKS if name in checks)
-        conn.execute(sql.SQL(
-            """INSERT INTO _audit_failures
-               SELECT r.source_id, r.as_of, r.row_number, c.check_name, c.reason
+        insert_parallel(conn, "_audit_failures", sql.SQL(
+            """SELECT r.source_id, r.as_of, r.row_number, c.check_name, c.reason
                FROM (SELECT {rows} FROM _audit_source s
                      WHERE ({clean}) IS NOT TRUE) AS r
                CROSS JOIN LATERAL (VALUES {checks}) AS c(check_name, reason)
@@ -176,6 +176,32 @@ def find_failures(conn: psycopg.Connection,
     if "unknown_instrument" in checks:
         find_unknown_instruments(conn)
     conn.execute("ANALYZE _audit_failures")
+
+
+def insert_parallel(conn: psycopg.Connection, table: str, query: sql.Composable) -> int:
+    """``INSERT INTO table query`` with the query free to use parallel workers, which
+    PostgreSQL never gives the ``SELECT`` of an ``INSERT`` but does give a
+    ``COPY (query) TO``: the rows are copied out and back in (through a spooled temporary
+    file, so a query with many rows does not fill the memory). Returns the rows inserted.
+    The gate's row-local checks over a million landing rows took 0.45 s as an ``INSERT …
+    SELECT`` on one core."""
+    rows = 0
+    with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as spool, conn.cursor() as cur:
+        with cur.copy(sql.SQL("COPY ({}) TO STDOUT").format(query)) as out:
+            for chunk in out:
+                spool.write(chunk)
+        if not spool.tell():
+            return 0
+        spool.seek(0)
+        with cur.copy(sql.SQL("COPY {} FROM STDIN").format(sql.Identifier(table))) as into:
+            while chunk := spool.read(_SPOOL_CHUNK):
+                into.write(chunk)
+        rows = cur.rowcount
+    return rows
+
+
+_SPOOL_BYTES = 64 << 20
+_SPOOL_CHUNK = 1 << 20
 
 
 def find_duplicates(conn: psycopg.Connection) -> None:

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import psycopg
 import pytest
+from psycopg import sql
 
 from macroquant.calendars import sessions
 from macroquant.db.bulk import read_frame
@@ -348,3 +349,49 @@ def test_infinite_values_read_by_copy_are_quarantined_by_the_gate(settings, tmp_
         (3, "non_positive_price", "infinite price"),
         (4, "non_positive_price", "infinite price"),
         (5, "non_positive_price", "infinite volume")]
+
+
+def test_the_as_of_of_a_landing_row_is_the_first_session_on_or_after_its_date(settings):
+    """parse.staged_rows' binary search equals assign_as_of for every calendar day of a
+    window with weekends and holidays (Christmas, New Year, MLK day, Good Friday 2024), and
+    a row without a date belongs to the window's end."""
+    from macroquant.calendars import session_on_or_after
+    from macroquant.pipeline.ingest import assign_as_of
+    from macroquant.sources.csv_files import parse
+
+    days = pd.date_range("2023-12-22", "2024-03-31", freq="D")
+    start, end = session_on_or_after(days[0].date()), session_on_or_after(days[-1].date())
+    expected = assign_as_of(pd.Series(days), start, end).dt.date.tolist()
+    with psycopg.connect(settings.database_url) as conn:
+        conn.execute("INSERT INTO csv_landing_1 (symbol, date, close) "
+                     "SELECT 'A', d, 1 FROM unnest(%s::date[]) AS d",
+                     ([d.date() for d in days] + [None],))
+        rows = conn.execute(sql.SQL("SELECT trade_date, as_of FROM ({}) s ORDER BY row_number"
+                                    ).format(parse.staged_rows(end, True, sessions(start, end)))
+                            ).fetchall()
+        conn.rollback()
+    assert [a for _, a in rows] == [*expected, end]
+    assert rows[0] == (date(2023, 12, 22), date(2023, 12, 22))  # a Friday session
+    assert rows[1][1] == date(2023, 12, 26)                      # Saturday -> after Christmas
+    assert dict(rows)[date(2024, 3, 29)] == date(2024, 4, 1)     # Good Friday -> Monday
+    assert end == date(2024, 4, 1)
+
+
+def test_failures_spooled_through_a_file_are_the_same_rows_and_reasons(
+        settings, tmp_path, monkeypatch):
+    """audit.insert_parallel copies the failing rows out and back in; with a spool of 16
+    bytes they go through a temporary file in 7-byte chunks and arrive whole."""
+    from macroquant.validation import audit
+
+    monkeypatch.setattr(audit, "_SPOOL_BYTES", 16)
+    monkeypatch.setattr(audit, "_SPOOL_CHUNK", 7)
+    result = ingest_csv(settings, _write(tmp_path, MIXED))
+    assert (result["rows_in"], result["published"], result["quarantined"]) == (9, 4, 5)
+    quarantine = _snapshot(settings.database_url)["quarantine"].sort_values("row_number")
+    assert list(zip(quarantine["row_number"], quarantine["reason"], strict=True)) == [
+        (6, "close is missing"), (7, "non-positive price"),
+        (8, "high 49 / low 50 inconsistent with open 51 close 51.5"),
+        (9, "more than one row for this symbol and date"),
+        (10, "more than one row for this symbol and date")]
+    assert quarantine["as_of"].astype(str).tolist()[:3] == [
+        "2024-01-03", "2024-01-04", "2024-01-05"]

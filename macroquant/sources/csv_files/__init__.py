@@ -92,18 +92,6 @@ def create_instruments(conn: psycopg.Connection, symbols: np.ndarray,
     return cursor.rowcount
 
 
-def _as_of_map(conn: psycopg.Connection, first: date, last: date, start: date,
-              end: date) -> None:
-    """``_csv_as_of(trade_date, as_of)`` for every calendar day ``first..last``: the first
-    XNYS session on or after the day, kept inside ``start..end`` (as :func:`assign_as_of`)."""
-    days = pd.Series(pd.date_range(first, last, freq="D"))
-    as_of = assign_as_of(days, start, end)
-    conn.execute("CREATE TEMP TABLE _csv_as_of (trade_date date PRIMARY KEY, as_of date) "
-                 "ON COMMIT DROP")
-    conn.execute("INSERT INTO _csv_as_of SELECT * FROM unnest(%s::date[], %s::date[])",
-                 ([d.date() for d in days], [d.date() for d in as_of]))
-
-
 def quarantine_malformed(conn: psycopg.Connection, rows: list[MalformedRow], start: date,
                          end: date) -> int:
     """Keep the malformed rows in ``quarantine`` (dataset ``csv_file``, check
@@ -144,8 +132,8 @@ def _merge_symbols(rows: list[tuple[str | None, date | None, date | None, int]]
 
 def _rows_per_as_of(per_date: list[tuple[date | None, int]], start: date,
                     end: date) -> dict[date, int]:
-    """Rows per ``as_of`` from rows per trade date (the rule of :func:`_as_of_map`; a row
-    without a date belongs to ``end``)."""
+    """Rows per ``as_of`` from rows per trade date (the rule of :func:`parse.staged_rows`:
+    the first session on or after the date; a row without a date belongs to ``end``)."""
     dated = [(d, n) for d, n in per_date if d is not None]
     counts: dict[date, int] = {}
     if dated:
@@ -240,8 +228,9 @@ def ingest_csv(settings: Settings, path: str | Path, *, asset_class: str = "sing
             register(conn)
             symbols = sorted({s for (s, *_) in per_symbol if s})
             created = create_instruments(conn, np.array(symbols, dtype=object), options)
-            _as_of_map(conn, first, last, start, end)
-            audit.open_window(conn, start, end, staged=parse.staged_rows(end, symbols_trimmed),
+            window_sessions = sessions(start, end)
+            audit.open_window(conn, start, end,
+                              staged=parse.staged_rows(end, symbols_trimmed, window_sessions),
                               symbols_trimmed=symbols_trimmed)
             # The row-local checks now; the duplicate and unknown-instrument checks only if the
             # publish finds a reason to run them (publish.publish, deferred_checks).
@@ -271,7 +260,7 @@ def ingest_csv(settings: Settings, path: str | Path, *, asset_class: str = "sing
                 on_step("publish", seconds["publish"])
 
             tick = time.perf_counter()
-            flags = history_checks.run(conn, start, end, sessions(start, end), quality)
+            flags = history_checks.run(conn, start, end, window_sessions, quality)
             by_check = dict(counts.failures_by_check)
             if malformed:
                 by_check["malformed_row"] = len(malformed)
