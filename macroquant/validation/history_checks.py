@@ -37,8 +37,11 @@ WARNING_CHECKS: tuple[str, ...] = ("spike", "gap", "stale")
 # PostgreSQL's binary date is a big-endian int4 of days since 2000-01-01.
 _EPOCH = np.datetime64("2000-01-01", "D")
 _RECORD = np.dtype([("day", ">i4"), ("log_price", ">f8")])
+# Per symbol, its bars as _RECORDs (any order), as the queries below return them.
+PackedBars = list[tuple[str, bytes]]
 
-# One row per instrument: its bars (day, ln p) packed as binary records in storage order.
+# One row per instrument: its bars (day, ln p) packed as binary records in storage order
+# (a bulk loader reads its landing rows the same way: csv_files.NEW_BARS).
 _BARS = """SELECT instrument_id,
                   string_agg(date_send(trade_date)
                              || float8send(ln(coalesce(adj_close, close))), ''::bytea)
@@ -49,12 +52,11 @@ _BARS = """SELECT instrument_id,
 
 _INSERT_BAR_FLAGS = """
     WITH h AS (
-        SELECT h.*, i.symbol
-        FROM unnest(%(ids)s::integer[], %(trade_dates)s::date[], %(sessions)s::date[],
+        SELECT *
+        FROM unnest(%(symbols)s::text[], %(trade_dates)s::date[], %(sessions)s::date[],
                     %(moves)s::float8[], %(missing)s::integer[], %(n_moves)s::integer[],
                     %(means)s::float8[])
-             AS h(instrument_id, trade_date, session, move, missing, n_moves, mean_move)
-        JOIN instruments i USING (instrument_id))
+             AS h(symbol, trade_date, session, move, missing, n_moves, mean_move))
     INSERT INTO data_quality_flags (as_of, dataset, check_name, symbol, trade_date,
                                     observed, threshold, reason)
     SELECT session, %(dataset)s, 'spike', symbol, trade_date, move / mean_move, %(k)s,
@@ -81,7 +83,7 @@ class _Scored:
     mean_move: np.ndarray
 
 
-def _history_start(start: date, quality: QualityConfig) -> date:
+def history_start(start: date, quality: QualityConfig) -> date:
     """A calendar date early enough to hold ``spike_window`` moves before ``start`` even
     with some missing sessions (three times the window, in calendar days × 1.5)."""
     return start - timedelta(days=int(quality.spike_window * 3 * 1.5) + 10)
@@ -97,22 +99,44 @@ def _dates(days: np.ndarray) -> list[date]:
     return (_EPOCH + days.astype("timedelta64[D]")).tolist()
 
 
-def _load_bars(conn: psycopg.Connection, first: date,
-               end: date) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(instrument_id, day, ln p)`` of the bars from ``first`` to ``end`` with a positive
-    price, sorted by instrument and date."""
+def read_stored_bars(conn: psycopg.Connection, start: date, end: date,
+                     quality: QualityConfig) -> PackedBars:
+    """The bars of ``market_data`` the checks of window ``start..end`` read (from
+    :func:`history_start` to ``end``, positive prices), packed per symbol."""
     with conn.cursor(binary=True) as cur:
-        rows = sorted(cur.execute(_BARS, {"first": first, "end": end}).fetchall())
-    records = np.frombuffer(b"".join(payload for _, payload in rows), dtype=_RECORD)
-    ids = np.repeat(np.array([i for i, _ in rows], dtype=np.int64),
-                    [len(payload) // _RECORD.itemsize for _, payload in rows])
+        rows = cur.execute(_BARS, {"first": history_start(start, quality),
+                                   "end": end}).fetchall()
+    if not rows:
+        return []
+    symbols = dict(conn.execute("SELECT instrument_id, symbol FROM instruments "
+                                "WHERE instrument_id = ANY(%s)", ([i for i, _ in rows],)))
+    return [(symbols[i], bytes(payload)) for i, payload in rows]
+
+
+def merge_bars(*parts: PackedBars) -> PackedBars:
+    """One packed history per symbol from several reads (their bars must not repeat a
+    date; the order of the bars does not matter)."""
+    merged: dict[str, list[bytes]] = {}
+    for part in parts:
+        for symbol, payload in part:
+            merged.setdefault(symbol, []).append(bytes(payload))
+    return [(symbol, b"".join(payloads)) for symbol, payloads in merged.items()]
+
+
+def _unpack(bars: PackedBars) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+    """(symbols, symbol index, day, ln p) of every bar, sorted by symbol and date."""
+    bars = sorted(bars, key=lambda bar: bar[0])
+    symbols = [symbol for symbol, _ in bars]
+    records = np.frombuffer(b"".join(payload for _, payload in bars), dtype=_RECORD)
+    ids = np.repeat(np.arange(len(bars), dtype=np.int64),
+                    [len(payload) // _RECORD.itemsize for _, payload in bars])
     days = records["day"].astype(np.int64)
     log_price = records["log_price"].astype(np.float64)
     key = (ids << 32) + days
     if not np.all(key[1:] > key[:-1]):  # storage order is usually date order already
         order = np.argsort(key, kind="stable")
         ids, days, log_price = ids[order], days[order], log_price[order]
-    return ids, days, log_price
+    return symbols, ids, days, log_price
 
 
 def _score(ids: np.ndarray, ordinal: np.ndarray, log_price: np.ndarray,
@@ -141,11 +165,11 @@ def _score(ids: np.ndarray, ordinal: np.ndarray, log_price: np.ndarray,
     return _Scored(move, missing, n_moves, mean_move)
 
 
-def _insert_bar_flags(conn: psycopg.Connection, first: date, start: date, end: date,
+def _insert_bar_flags(conn: psycopg.Connection, bars: PackedBars, start: date, end: date,
                       session_days: np.ndarray, quality: QualityConfig) -> np.ndarray:
     """Flag the window's spikes and gaps; return the bars per session of ``session_days``
     that are in the window."""
-    ids, days, log_price = _load_bars(conn, first, end)
+    symbols, ids, days, log_price = _unpack(bars)
     ordinal = np.searchsorted(session_days, days, side="left")
     session = session_days[ordinal]
     in_window = (session >= _days(start)) & (session <= _days(end))
@@ -161,7 +185,7 @@ def _insert_bar_flags(conn: psycopg.Connection, first: date, start: date, end: d
     picked = np.flatnonzero(in_window & (spike | (s.missing > quality.gap_sessions)))
     if len(picked):
         conn.execute(_INSERT_BAR_FLAGS, {
-            "ids": ids[picked].tolist(), "trade_dates": _dates(days[picked]),
+            "symbols": [symbols[i] for i in ids[picked]], "trade_dates": _dates(days[picked]),
             "sessions": _dates(session[picked]), "moves": s.move[picked].tolist(),
             "missing": s.missing[picked].tolist(), "n_moves": s.n_moves[picked].tolist(),
             "means": s.mean_move[picked].tolist(), "dataset": DATASET,
@@ -203,20 +227,24 @@ def _insert_stale_flags(conn: psycopg.Connection, first: date, end: date,
 
 
 def run(conn: psycopg.Connection, start: date, end: date, window_sessions: Sequence[date],
-        quality: QualityConfig) -> dict[str, int]:
+        quality: QualityConfig, bars: PackedBars | None = None) -> dict[str, int]:
     """Replace the window's flags and warning rows in ``data_checks``; return flags per
-    check."""
-    first = _history_start(start, quality)
+    check. ``bars``: the window's history if the caller has read it already (a bulk loader
+    reads its new bars while it publishes them, :func:`merge_bars`); by default it is read
+    from ``market_data`` (:func:`read_stored_bars`)."""
+    if bars is None:
+        bars = read_stored_bars(conn, start, end, quality)
+    first = history_start(start, quality)
     session_days = _days(calendar_sessions(first, end + timedelta(days=10)))
     conn.execute("DELETE FROM data_quality_flags WHERE dataset = %s AND as_of BETWEEN %s AND %s",
                  (DATASET, start, end))
     conn.execute("""DELETE FROM data_checks WHERE dataset = %s AND severity = 'warning'
                     AND as_of BETWEEN %s AND %s""", (DATASET, start, end))
-    bars = _insert_bar_flags(conn, first, start, end, session_days, quality)
+    bars_per_session = _insert_bar_flags(conn, bars, start, end, session_days, quality)
     _insert_stale_flags(conn, first, end, session_days, quality)
     window = _days(list(window_sessions))
     index = np.minimum(np.searchsorted(session_days, window), len(session_days) - 1)
-    checked = np.where(session_days[index] == window, bars[index], 0)
+    checked = np.where(session_days[index] == window, bars_per_session[index], 0)
     conn.execute(
         """INSERT INTO data_checks (as_of, dataset, check_name, rows_checked, rows_failed,
                                     passed, severity)

@@ -62,7 +62,8 @@ _INSERT = """INSERT INTO market_data (instrument_id, trade_date, open, high, low
 def publish(conn: psycopg.Connection, rows_expected: int | None = None,
             deferred_checks: Callable[[], int] | None = None,
             symbols: Sequence[str] | None = None,
-            dates: tuple[date, date] | None = None) -> int:
+            dates: tuple[date, date] | None = None,
+            report: dict[str, object] | None = None) -> int:
     """Publish the audited rows that failed no check; return rows inserted or changed.
 
     ``rows_expected`` (the number of passing rows, when the caller knows it) lets a large
@@ -78,12 +79,17 @@ def publish(conn: psycopg.Connection, rows_expected: int | None = None,
     checks run and the append redone. An upsert could update one stored row from two
     staged copies without an error, so there the checks run first.
 
-    ``symbols`` and ``dates``: see :func:`stored_bars_overlap`.
+    ``symbols`` and ``dates``: see :func:`stored_bars_overlap`. ``report``, if given,
+    receives ``path`` ('upsert' or 'append') and ``deferred_checks_run`` (bool).
     """
+    report = {} if report is None else report
+    report.update(path="append", deferred_checks_run=False)
     _passing_view(conn)
     conn.execute("LOCK TABLE market_data IN SHARE ROW EXCLUSIVE MODE")
     if stored_bars_overlap(conn, symbols, dates):
+        report["path"] = "upsert"
         if deferred_checks is not None:
+            report["deferred_checks_run"] = True
             deferred_checks()
             _passing_view(conn)
         return _upsert(conn)
@@ -97,6 +103,7 @@ def publish(conn: psycopg.Connection, rows_expected: int | None = None,
             return inserted
     except (psycopg.errors.UniqueViolation, _RowsMissing) as exc:
         log.info("publish: %s; running the deferred gate checks", exc)
+    report["deferred_checks_run"] = True
     rows_expected = deferred_checks()
     _passing_view(conn)
     return _append(conn, rows_expected)

@@ -39,7 +39,7 @@ from pydantic import ValidationError
 from macroquant.calendars import session_on_or_after, sessions
 from macroquant.config.settings import Settings
 from macroquant.db.bulk import copy_rows, upsert_rows
-from macroquant.db.connection import connect, database_url, transaction
+from macroquant.db.connection import database_url, transaction
 from macroquant.pipeline.ingest import assign_as_of
 from macroquant.pipeline.runner import audit_time, record_run
 from macroquant.sources.csv_files import parse
@@ -54,8 +54,10 @@ from macroquant.sources.csv_files.load import (
     LANDING_TABLES,
     MalformedRow,
     copy_file,
+    empty_landing_tables,
     landing_rows,
 )
+from macroquant.sources.csv_files.new_bars import NewBarsReader
 from macroquant.validation import audit, history_checks, publish
 from macroquant.validation.config import load_quality_config
 
@@ -146,24 +148,11 @@ def _rows_per_as_of(per_date: list[tuple[date | None, int]], start: date,
     return counts
 
 
-def _empty_second_landing_table(url: str) -> None:
-    """After a failed load: empty ``csv_landing_2``, which the second COPY connection had
-    committed (the first table's rows went with the rollback), unless another load has
-    already taken the lock (it empties the table itself). Best effort: the next load
-    empties it anyway."""
-    try:
-        with connect(url) as conn:
-            conn.autocommit = True
-            if conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))",
-                            (LOAD_LOCK,)).fetchone()[0]:
-                conn.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(LANDING_TABLES[1])))
-                conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (LOAD_LOCK,))
-    except psycopg.Error as exc:
-        log.warning("could not empty %s after a failed load: %s", LANDING_TABLES[1], exc)
-
-
 # One CSV load at a time: the landing tables are shared.
 LOAD_LOCK = "macroquant.ingest_csv"
+# The new bars are read for the warning checks during the publish (new_bars.py) unless more
+# lines than this failed the gate (their numbers are sent to the reading connection).
+MAX_FAILED_LINES_READ_AHEAD = 100_000
 # The parts of a load, in order, as reported to ``on_step`` and in ``seconds``.
 STEPS: tuple[str, ...] = ("stage", "audit", "publish", "warnings")
 
@@ -201,7 +190,8 @@ def ingest_csv(settings: Settings, path: str | Path, *, asset_class: str = "sing
             # Building the exchange calendar (~0.5 s, once per process) overlaps the COPY.
             calendar = threading.Thread(target=session_on_or_after, args=(date(2000, 1, 3),))
             calendar.start()
-            malformed = copy_file(conn, url, path, names)
+            copied = copy_file(conn, url, path, names)
+            landing_committed, malformed = copied is None, copied or []
             calendar.join()
             # Two aggregates PostgreSQL runs in parallel: rows per symbol as written (trimmed
             # and merged here) with their dates, and rows per date.
@@ -247,9 +237,22 @@ def ingest_csv(settings: Settings, path: str | Path, *, asset_class: str = "sing
                 return audit.count(conn, staged_rows).published
 
             dates = (first, last)
-            replaced = (publish.bars_of_other_sources(conn)
-                        if publish.stored_bars_overlap(conn, symbols, dates) else {})
-            changed = publish.publish(conn, counts.published, deferred_checks, symbols, dates)
+            # Locked now (publish locks it again), so the overlap test and the stored bars
+            # read below stay true until the publish.
+            conn.execute("LOCK TABLE market_data IN SHARE ROW EXCLUSIVE MODE")
+            overlap = publish.stored_bars_overlap(conn, symbols, dates)
+            replaced = publish.bars_of_other_sources(conn) if overlap else {}
+            new_bars, stored_bars = None, None
+            if (landing_committed and symbols_trimmed and not overlap
+                    and counts.quarantined <= MAX_FAILED_LINES_READ_AHEAD):
+                failed = [n for (n,) in conn.execute(
+                    "SELECT DISTINCT row_number FROM _audit_failures")]
+                new_bars = NewBarsReader(url, history_checks.history_start(start, quality),
+                                         end, failed)
+                stored_bars = history_checks.read_stored_bars(conn, start, end, quality)
+            report: dict[str, object] = {}
+            changed = publish.publish(conn, counts.published, deferred_checks, symbols, dates,
+                                      report)
             counts = audit.count(conn, staged_rows)
             audit.write_quarantine(conn, start, end, source_id=SOURCE_ID)
             audit.write_gate_checks(conn, start, end, [], dataset=MALFORMED_DATASET,
@@ -260,7 +263,11 @@ def ingest_csv(settings: Settings, path: str | Path, *, asset_class: str = "sing
                 on_step("publish", seconds["publish"])
 
             tick = time.perf_counter()
-            flags = history_checks.run(conn, start, end, window_sessions, quality)
+            bars = None
+            if new_bars is not None and (new := new_bars.result()) is not None and (
+                    report["path"] == "append" and not report["deferred_checks_run"]):
+                bars = history_checks.merge_bars(stored_bars or [], new)
+            flags = history_checks.run(conn, start, end, window_sessions, quality, bars)
             by_check = dict(counts.failures_by_check)
             if malformed:
                 by_check["malformed_row"] = len(malformed)
@@ -277,7 +284,7 @@ def ingest_csv(settings: Settings, path: str | Path, *, asset_class: str = "sing
             if on_step is not None:
                 on_step("warnings", seconds["warnings"])
     except BaseException:
-        _empty_second_landing_table(url)
+        empty_landing_tables(url, LOAD_LOCK)
         raise
 
     return {

@@ -3,10 +3,11 @@
 PostgreSQL refuses a line, a line-by-line scan that separates malformed rows.
 
 Fast path: the file is split at the line break nearest its middle; its bytes are streamed
-unchanged into ``COPY csv_landing_1`` (first part, with the header) on the caller's
-connection and ``COPY csv_landing_2`` (second part) on a second connection, in parallel
+unchanged into ``COPY csv_landing_1`` (first part, with the header) and ``COPY
+csv_landing_2`` (second part), each on a connection of its own that commits, in parallel
 (PostgreSQL parses the numbers and dates; Python never touches a value; each part is one
-backend, so the two use both cores). Rows are numbered in file order: ``line`` is the
+backend, so the two use both cores). Committed, the landing rows can be read by other
+connections while the loader's transaction publishes them. Rows are numbered in file order: ``line`` is the
 row's line in the file (header = line 1), the second part's numbering starting after the
 lines of the first (a quoted line break inside a field would shift it, which a bars file
 does not have). A file under :data:`SPLIT_MIN_BYTES` is one part.
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import re
 import threading
 from dataclasses import dataclass
@@ -33,6 +35,7 @@ from psycopg import sql
 from macroquant.db.connection import connect
 from macroquant.sources.csv_files.config import NUMERIC_COLUMNS
 
+log = logging.getLogger(__name__)
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 LANDING_TABLES: tuple[str, str] = ("csv_landing_1", "csv_landing_2")
 # Below this size one COPY is as fast as two (the second connection costs ~20 ms).
@@ -88,20 +91,28 @@ def stream_range(copy: psycopg.Copy, path: Path, start: int, stop: int) -> None:
             remaining -= len(chunk)
 
 
-def _copy_second_part(url: str, path: Path, names: list[str], offset: int, first_line: int,
-                      outcome: dict[str, BaseException | None]) -> None:
-    """COPY ``path[offset:]`` into ``csv_landing_2`` on its own connection and commit (the
-    caller's transaction then reads it). Any error is handed back in ``outcome``."""
-    table = LANDING_TABLES[1]
+def _copy_part(url: str, path: Path, names: list[str], tables: str | tuple[str, ...],
+               span: tuple[int, int], first_line: int,
+               outcome: dict[str, BaseException | None]) -> None:
+    """COPY bytes ``span`` of ``path`` into ``tables`` (the first; all are emptied) on its
+    own connection, its rows numbered from ``first_line``, and commit (so the caller's
+    transaction, and any other connection, reads them). Any error is handed back in
+    ``outcome``."""
+    tables = (tables,) if isinstance(tables, str) else tables
+    table = tables[0]
+    start, stop = span
+    options = "FORMAT csv, HEADER true" if start == 0 else "FORMAT csv"
     try:
         with connect(url) as conn:
-            conn.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(table)))
+            conn.execute(sql.SQL("TRUNCATE {}").format(
+                sql.SQL(", ").join(map(sql.Identifier, tables))))
             conn.execute("SELECT setval(pg_get_serial_sequence(%s, 'line'), %s, false)",
                          (table, first_line))
-            statement = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(
-                sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, names)))
+            statement = sql.SQL("COPY {} ({}) FROM STDIN WITH ({})").format(
+                sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, names)),
+                sql.SQL(options))
             with conn.cursor() as cur, cur.copy(statement) as copy:
-                stream_range(copy, path, offset, path.stat().st_size)
+                stream_range(copy, path, start, stop)
             conn.commit()
         outcome["error"] = None
     except BaseException as exc:  # handed to the caller, which re-raises or falls back
@@ -109,41 +120,52 @@ def _copy_second_part(url: str, path: Path, names: list[str], offset: int, first
 
 
 def copy_file(conn: psycopg.Connection, url: str, path: Path,
-              names: list[str]) -> list[MalformedRow]:
-    """Load ``path`` into the landing tables; return the malformed rows (empty on the fast
-    path). Runs inside the caller's transaction, which must hold the CSV-load lock; a
-    failed fast COPY is rolled back to a savepoint before the slow path runs."""
-    first, second = LANDING_TABLES
-    conn.execute(sql.SQL("TRUNCATE {} RESTART IDENTITY").format(sql.Identifier(first)))
+              names: list[str]) -> list[MalformedRow] | None:
+    """Load ``path`` into the landing tables. Returns None on the fast path: each part was
+    COPied and committed on a connection of its own (other connections can read them;
+    the caller empties them, or :func:`empty_landing_tables` after a failure). Otherwise
+    returns the malformed rows: a COPY refused a line, so the tables were emptied and the
+    readable rows written by the slow path inside the caller's transaction. The caller
+    must hold the CSV-load lock."""
     offset, second_line = split_offset(path)
-    outcome: dict[str, BaseException | None] = {"error": None}
-    worker = None
-    if offset < path.stat().st_size:
-        worker = threading.Thread(target=_copy_second_part,
-                                  args=(url, path, names, offset, second_line, outcome),
-                                  name="csv-copy-part-2")
+    size = path.stat().st_size
+    # A one-part file empties the second table on its COPY connection too: emptied in the
+    # caller's transaction it would stay locked against other readers until the commit.
+    parts = [(LANDING_TABLES[0] if offset < size else LANDING_TABLES, (0, offset), 2)]
+    if offset < size:
+        parts.append((LANDING_TABLES[1], (offset, size), second_line))
+    outcomes: list[dict[str, BaseException | None]] = [{"error": None} for _ in parts]
+    workers = [threading.Thread(target=_copy_part, name=f"csv-copy-part-{n + 1}",
+                                args=(url, path, names, table, span, line, outcomes[n]))
+               for n, (table, span, line) in enumerate(parts)]
+    for worker in workers:
         worker.start()
-    else:
-        conn.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(second)))
-    statement = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv, HEADER true)").format(
-        sql.Identifier(first), sql.SQL(", ").join(map(sql.Identifier, names)))
-    first_error: BaseException | None = None
-    try:
-        with conn.transaction(), conn.cursor() as cur, cur.copy(statement) as copy:
-            stream_range(copy, path, 0, offset)
-    except _COPY_ERRORS as exc:
-        first_error = exc
-    finally:
-        if worker is not None:
-            worker.join()
-    second_error = outcome["error"]
-    if second_error is not None and not isinstance(second_error, _COPY_ERRORS):
-        raise second_error
-    if first_error is None and second_error is None:
-        return []
-    conn.execute(sql.SQL("TRUNCATE {}, {}").format(sql.Identifier(first),
-                                                   sql.Identifier(second)))
+    for worker in workers:
+        worker.join()
+    errors = [o["error"] for o in outcomes if o["error"] is not None]
+    for error in errors:
+        if not isinstance(error, _COPY_ERRORS):
+            raise error
+    if not errors:
+        return None
+    conn.execute(sql.SQL("TRUNCATE {}, {} RESTART IDENTITY").format(
+        *map(sql.Identifier, LANDING_TABLES)))
     return _copy_checked(conn, path, names)
+
+
+def empty_landing_tables(url: str, lock: str) -> None:
+    """After a failed load: empty both landing tables, which the COPY connections had
+    committed, unless another load has already taken ``lock`` (it empties them itself).
+    Best effort: the next load empties them anyway."""
+    try:
+        with connect(url) as conn:
+            conn.autocommit = True
+            if conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (lock,)).fetchone()[0]:
+                conn.execute(sql.SQL("TRUNCATE {}, {}").format(
+                    *map(sql.Identifier, LANDING_TABLES)))
+                conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (lock,))
+    except psycopg.Error as exc:
+        log.warning("could not empty the landing tables after a failed load: %s", exc)
 
 
 def _check_record(record: list[str], names: list[str]) -> tuple[str | None, date | None]:
@@ -196,5 +218,5 @@ def _copy_checked(conn: psycopg.Connection, path: Path, names: list[str]) -> lis
     return bad
 
 
-__all__ = ["LANDING_TABLES", "MalformedRow", "copy_file", "landing_rows", "split_offset",
-           "stream_range"]
+__all__ = ["LANDING_TABLES", "MalformedRow", "copy_file", "empty_landing_tables",
+           "landing_rows", "split_offset", "stream_range"]
