@@ -165,33 +165,56 @@ def _score(ids: np.ndarray, ordinal: np.ndarray, log_price: np.ndarray,
     return _Scored(move, missing, n_moves, mean_move)
 
 
-def _insert_bar_flags(conn: psycopg.Connection, bars: PackedBars, start: date, end: date,
-                      session_days: np.ndarray, quality: QualityConfig) -> np.ndarray:
-    """Flag the window's spikes and gaps; return the bars per session of ``session_days``
-    that are in the window."""
+@dataclass(frozen=True)
+class ScoredBars:
+    """The window's spike and gap candidates (the parameters of _INSERT_BAR_FLAGS, without
+    the thresholds; empty lists when there are none) and the window's bars per session of
+    ``session_days`` (the sessions from :func:`history_start` to ten days after the end)."""
+
+    candidates: dict[str, list]
+    session_days: np.ndarray
+    bars_per_session: np.ndarray
+
+
+def _session_days(start: date, end: date, quality: QualityConfig) -> np.ndarray:
+    return _days(calendar_sessions(history_start(start, quality), end + timedelta(days=10)))
+
+
+def score(bars: PackedBars, start: date, end: date, quality: QualityConfig) -> ScoredBars:
+    """Score the window ``start..end`` of ``bars`` (pure numpy: no database, so a loader can
+    run it on another thread while its publish runs)."""
+    session_days = _session_days(start, end, quality)
     symbols, ids, days, log_price = _unpack(bars)
     ordinal = np.searchsorted(session_days, days, side="left")
     session = session_days[ordinal]
     in_window = (session >= _days(start)) & (session <= _days(end))
-    bars = np.bincount(ordinal[in_window], minlength=len(session_days))
-    if not len(ids):
-        return bars
-    s = _score(ids, ordinal, log_price, quality.spike_window)
-    # Negated comparisons keep NaN rows as candidates: PostgreSQL, where NaN is above every
-    # number, takes the final decision in _INSERT_BAR_FLAGS.
-    with np.errstate(invalid="ignore"):
-        spike = ((s.n_moves >= quality.spike_min_moves) & ~(s.mean_move <= 0)
-                 & ~(s.move <= quality.spike_k * s.mean_move))
-    picked = np.flatnonzero(in_window & (spike | (s.missing > quality.gap_sessions)))
+    per_session = np.bincount(ordinal[in_window], minlength=len(session_days))
+    picked = np.zeros(0, dtype=np.int64)
+    if len(ids):
+        s = _score(ids, ordinal, log_price, quality.spike_window)
+        # Negated comparisons keep NaN rows as candidates: PostgreSQL, where NaN is above
+        # every number, takes the final decision in _INSERT_BAR_FLAGS.
+        with np.errstate(invalid="ignore"):
+            spike = ((s.n_moves >= quality.spike_min_moves) & ~(s.mean_move <= 0)
+                     & ~(s.move <= quality.spike_k * s.mean_move))
+        picked = np.flatnonzero(in_window & (spike | (s.missing > quality.gap_sessions)))
+    candidates: dict[str, list] = {
+        "symbols": [symbols[i] for i in ids[picked]], "trade_dates": _dates(days[picked]),
+        "sessions": _dates(session[picked])}
     if len(picked):
+        candidates.update(moves=s.move[picked].tolist(), missing=s.missing[picked].tolist(),
+                          n_moves=s.n_moves[picked].tolist(),
+                          means=s.mean_move[picked].tolist())
+    return ScoredBars(candidates, session_days, per_session)
+
+
+def _insert_bar_flags(conn: psycopg.Connection, scored: ScoredBars,
+                      quality: QualityConfig) -> None:
+    """Flag the window's spikes and gaps among the scored candidates."""
+    if scored.candidates["symbols"]:
         conn.execute(_INSERT_BAR_FLAGS, {
-            "symbols": [symbols[i] for i in ids[picked]], "trade_dates": _dates(days[picked]),
-            "sessions": _dates(session[picked]), "moves": s.move[picked].tolist(),
-            "missing": s.missing[picked].tolist(), "n_moves": s.n_moves[picked].tolist(),
-            "means": s.mean_move[picked].tolist(), "dataset": DATASET,
-            "k": quality.spike_k, "min_moves": quality.spike_min_moves,
-            "gap": quality.gap_sessions})
-    return bars
+            **scored.candidates, "dataset": DATASET, "k": quality.spike_k,
+            "min_moves": quality.spike_min_moves, "gap": quality.gap_sessions})
 
 
 def _insert_stale_flags(conn: psycopg.Connection, first: date, end: date,
@@ -227,24 +250,24 @@ def _insert_stale_flags(conn: psycopg.Connection, first: date, end: date,
 
 
 def run(conn: psycopg.Connection, start: date, end: date, window_sessions: Sequence[date],
-        quality: QualityConfig, bars: PackedBars | None = None) -> dict[str, int]:
+        quality: QualityConfig, scored: ScoredBars | None = None) -> dict[str, int]:
     """Replace the window's flags and warning rows in ``data_checks``; return flags per
-    check. ``bars``: the window's history if the caller has read it already (a bulk loader
-    reads its new bars while it publishes them, :func:`merge_bars`); by default it is read
-    from ``market_data`` (:func:`read_stored_bars`)."""
-    if bars is None:
-        bars = read_stored_bars(conn, start, end, quality)
+    check. ``scored``: the window's bars already scored (:func:`score`) by a caller that
+    read them itself (a bulk loader scores its new bars while it publishes them); by
+    default they are read from ``market_data`` (:func:`read_stored_bars`) and scored."""
+    if scored is None:
+        scored = score(read_stored_bars(conn, start, end, quality), start, end, quality)
     first = history_start(start, quality)
-    session_days = _days(calendar_sessions(first, end + timedelta(days=10)))
+    session_days = scored.session_days
     conn.execute("DELETE FROM data_quality_flags WHERE dataset = %s AND as_of BETWEEN %s AND %s",
                  (DATASET, start, end))
     conn.execute("""DELETE FROM data_checks WHERE dataset = %s AND severity = 'warning'
                     AND as_of BETWEEN %s AND %s""", (DATASET, start, end))
-    bars_per_session = _insert_bar_flags(conn, bars, start, end, session_days, quality)
+    _insert_bar_flags(conn, scored, quality)
     _insert_stale_flags(conn, first, end, session_days, quality)
     window = _days(list(window_sessions))
     index = np.minimum(np.searchsorted(session_days, window), len(session_days) - 1)
-    checked = np.where(session_days[index] == window, bars_per_session[index], 0)
+    checked = np.where(session_days[index] == window, scored.bars_per_session[index], 0)
     conn.execute(
         """INSERT INTO data_checks (as_of, dataset, check_name, rows_checked, rows_failed,
                                     passed, severity)

@@ -61,7 +61,7 @@ def test_warnings_read_during_the_publish_equal_those_read_after_it(
     calls: list[bool] = []
     run = history_checks.run
     monkeypatch.setattr(history_checks, "run", lambda *a, **k: calls.append(
-        (a[5] if len(a) > 5 else k.get("bars")) is not None) or run(*a, **k))
+        (a[5] if len(a) > 5 else k.get("scored")) is not None) or run(*a, **k))
     result = ingest_csv(settings, _write(tmp_path / "new.csv", xxx + yyy + zzz))
     assert calls == [True]  # the read-ahead was used
     assert result["quarantined_by_check"] == {"ohlc_consistency": 1}
@@ -85,7 +85,7 @@ def test_without_the_read_ahead_the_warnings_are_read_from_market_data(
     calls: list[bool] = []
     run = history_checks.run
     monkeypatch.setattr(history_checks, "run", lambda *a, **k: calls.append(
-        (a[5] if len(a) > 5 else k.get("bars")) is not None) or run(*a, **k))
+        (a[5] if len(a) > 5 else k.get("scored")) is not None) or run(*a, **k))
     window = sessions(date(2023, 4, 3), date(2023, 6, 30))
     ingest_csv(settings, _write(tmp_path / "new.csv", _bars("AAA", window, 5)))
     assert calls == [False]

@@ -242,14 +242,14 @@ def ingest_csv(settings: Settings, path: str | Path, *, asset_class: str = "sing
             conn.execute("LOCK TABLE market_data IN SHARE ROW EXCLUSIVE MODE")
             overlap = publish.stored_bars_overlap(conn, symbols, dates)
             replaced = publish.bars_of_other_sources(conn) if overlap else {}
-            new_bars, stored_bars = None, None
+            new_bars = None
             if (landing_committed and symbols_trimmed and not overlap
                     and counts.quarantined <= MAX_FAILED_LINES_READ_AHEAD):
                 failed = [n for (n,) in conn.execute(
                     "SELECT DISTINCT row_number FROM _audit_failures")]
-                new_bars = NewBarsReader(url, history_checks.history_start(start, quality),
-                                         end, failed)
-                stored_bars = history_checks.read_stored_bars(conn, start, end, quality)
+                new_bars = NewBarsReader(
+                    url, start, end, quality, failed,
+                    history_checks.read_stored_bars(conn, start, end, quality))
             report: dict[str, object] = {}
             changed = publish.publish(conn, counts.published, deferred_checks, symbols, dates,
                                       report)
@@ -263,11 +263,10 @@ def ingest_csv(settings: Settings, path: str | Path, *, asset_class: str = "sing
                 on_step("publish", seconds["publish"])
 
             tick = time.perf_counter()
-            bars = None
-            if new_bars is not None and (new := new_bars.result()) is not None and (
-                    report["path"] == "append" and not report["deferred_checks_run"]):
-                bars = history_checks.merge_bars(stored_bars or [], new)
-            flags = history_checks.run(conn, start, end, window_sessions, quality, bars)
+            scored = new_bars.result() if new_bars is not None else None
+            if report["path"] != "append" or report["deferred_checks_run"]:
+                scored = None  # the published rows are not the ones read ahead
+            flags = history_checks.run(conn, start, end, window_sessions, quality, scored)
             by_check = dict(counts.failures_by_check)
             if malformed:
                 by_check["malformed_row"] = len(malformed)

@@ -7,7 +7,7 @@ rows on the same core that has just inserted them, while the other core idles th
 single-core ``INSERT``. When the publish is an append (no stored bar of the file's
 instruments in its dates), the window's bars after the publish are exactly the stored bars
 (read before it, under the table lock) plus the landing rows that failed no gate check, so
-this reader packs the latter in parallel with the publish. The loader uses the result only
+this reader reads the latter and scores them all (numpy) in parallel with the publish. The loader uses the result only
 if the publish took the append path without finding more failures (the deferred duplicate
 and unknown-symbol checks); otherwise the checks read ``market_data`` as usual.
 """
@@ -23,6 +23,8 @@ from psycopg import sql
 
 from macroquant.db.connection import connect
 from macroquant.sources.csv_files.load import landing_rows
+from macroquant.validation import history_checks
+from macroquant.validation.config import QualityConfig
 from macroquant.validation.history_checks import PackedBars
 
 log = logging.getLogger(__name__)
@@ -40,13 +42,18 @@ _NEW_BARS = """SELECT symbol,
 
 
 class NewBarsReader:
-    """Reads the landing rows' bars (``first..end``, lines not in ``failed``) on a thread
-    with its own connection; :meth:`result` waits for them (None if the read failed)."""
+    """On a thread with its own connection: reads the landing rows' bars of the window
+    ``start..end`` (lines not in ``failed``), adds ``stored`` (the window's stored bars)
+    and scores them (:func:`history_checks.score`). :meth:`result` waits for the scores
+    (None if the read failed)."""
 
-    def __init__(self, url: str, first: date, end: date, failed: Sequence[int]) -> None:
-        self._params = {"first": first, "end": end, "failed": list(failed)}
-        self._url = url
-        self._bars: PackedBars | None = None
+    def __init__(self, url: str, start: date, end: date, quality: QualityConfig,
+                 failed: Sequence[int], stored: PackedBars) -> None:
+        self._window = (start, end, quality)
+        self._params = {"first": history_checks.history_start(start, quality), "end": end,
+                        "failed": list(failed)}
+        self._url, self._stored = url, stored
+        self._scored: history_checks.ScoredBars | None = None
         self._thread = threading.Thread(target=self._read, name="csv-new-bars")
         self._thread.start()
 
@@ -55,11 +62,14 @@ class NewBarsReader:
             with connect(self._url) as conn, conn.cursor(binary=True) as cur:
                 rows = cur.execute(sql.SQL(_NEW_BARS).format(landing=landing_rows()),
                                    self._params).fetchall()
-            self._bars = [(symbol, bytes(payload)) for symbol, payload in rows]
         except Exception as exc:  # the loader falls back to reading market_data
             log.warning("reading the new bars for the warning checks failed (%s); they "
                         "will be read from market_data after the publish", exc)
+            return
+        new = [(symbol, bytes(payload)) for symbol, payload in rows]
+        self._scored = history_checks.score(history_checks.merge_bars(self._stored, new),
+                                            *self._window)
 
-    def result(self) -> PackedBars | None:
+    def result(self) -> history_checks.ScoredBars | None:
         self._thread.join()
-        return self._bars
+        return self._scored
