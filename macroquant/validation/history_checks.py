@@ -27,6 +27,7 @@ from datetime import date, timedelta
 
 import numpy as np
 import psycopg
+from psycopg import sql
 
 from macroquant.calendars import sessions as calendar_sessions
 from macroquant.validation.config import QualityConfig
@@ -40,15 +41,16 @@ _RECORD = np.dtype([("day", ">i4"), ("log_price", ">f8")])
 # Per symbol, its bars as _RECORDs (any order), as the queries below return them.
 PackedBars = list[tuple[str, bytes]]
 
-# One row per instrument: its bars (day, ln p) packed as binary records in storage order
-# (a bulk loader reads its landing rows the same way: csv_files.NEW_BARS).
-_BARS = """SELECT instrument_id,
-                  string_agg(date_send(trade_date)
-                             || float8send(ln(coalesce(adj_close, close))), ''::bytea)
-           FROM market_data
-           WHERE trade_date BETWEEN %(first)s AND %(end)s
-             AND coalesce(adj_close, close) > 0
-           GROUP BY instrument_id"""
+# The aggregate that packs a group's bars (columns ``trade_date``, ``price``) as _RECORDs,
+# in input order. Every query that reads bars for these checks uses it (this module's and
+# csv_files.new_bars'), so the layout is written once, next to _RECORD.
+PACK_BARS = sql.SQL("string_agg(date_send(trade_date) || float8send(ln(price)), ''::bytea)")
+# One row per instrument: its bars (day, ln p) packed in storage order.
+_BARS = sql.SQL("""SELECT instrument_id, {pack}
+           FROM (SELECT instrument_id, trade_date, coalesce(adj_close, close) AS price
+                 FROM market_data WHERE trade_date BETWEEN %(first)s AND %(end)s) b
+           WHERE price > 0
+           GROUP BY instrument_id""").format(pack=PACK_BARS)
 
 _INSERT_BAR_FLAGS = """
     WITH h AS (

@@ -22,7 +22,6 @@ unchanged rows are left untouched and the file's quarantine rows are replaced.
 from __future__ import annotations
 
 import json
-import logging
 import threading
 import time
 from collections.abc import Callable
@@ -60,8 +59,6 @@ from macroquant.sources.csv_files.load import (
 from macroquant.sources.csv_files.new_bars import NewBarsReader
 from macroquant.validation import audit, history_checks, publish
 from macroquant.validation.config import load_quality_config
-
-log = logging.getLogger(__name__)
 
 __all__ = ["STEPS", "SOURCE_ID", "CsvFormatError", "fetch_bars", "ingest_csv", "ingest_csv_command",
            "register"]

@@ -7,10 +7,10 @@ unchanged into ``COPY csv_landing_1`` (first part, with the header) and ``COPY
 csv_landing_2`` (second part), each on a connection of its own that commits, in parallel
 (PostgreSQL parses the numbers and dates; Python never touches a value; each part is one
 backend, so the two use both cores). Committed, the landing rows can be read by other
-connections while the loader's transaction publishes them. Rows are numbered in file order: ``line`` is the
-row's line in the file (header = line 1), the second part's numbering starting after the
-lines of the first (a quoted line break inside a field would shift it, which a bars file
-does not have). A file under :data:`SPLIT_MIN_BYTES` is one part.
+connections while the loader's transaction publishes them. Rows are numbered in file
+order: ``line`` is the row's line in the file (header = line 1), the second part's
+numbering starting after the lines of the first (a quoted line break inside a field would
+shift it, which a bars file does not have). A file under :data:`SPLIT_MIN_BYTES` is one part.
 
 Slow path (a COPY failed: a wrong field count, a bad date or number): the file is read
 with :mod:`csv`, each record is checked the way COPY would check it, the good records are
@@ -91,14 +91,13 @@ def stream_range(copy: psycopg.Copy, path: Path, start: int, stop: int) -> None:
             remaining -= len(chunk)
 
 
-def _copy_part(url: str, path: Path, names: list[str], tables: str | tuple[str, ...],
+def _copy_part(url: str, path: Path, names: list[str], tables: tuple[str, ...],
                span: tuple[int, int], first_line: int,
                outcome: dict[str, BaseException | None]) -> None:
-    """COPY bytes ``span`` of ``path`` into ``tables`` (the first; all are emptied) on its
-    own connection, its rows numbered from ``first_line``, and commit (so the caller's
-    transaction, and any other connection, reads them). Any error is handed back in
-    ``outcome``."""
-    tables = (tables,) if isinstance(tables, str) else tables
+    """COPY bytes ``span`` of ``path`` into ``tables[0]`` (all of ``tables`` are emptied
+    first) on its own connection, its rows numbered from ``first_line``, and commit (so the
+    caller's transaction, and any other connection, reads them). Any error is handed back
+    in ``outcome``."""
     table = tables[0]
     start, stop = span
     options = "FORMAT csv, HEADER true" if start == 0 else "FORMAT csv"
@@ -131,9 +130,9 @@ def copy_file(conn: psycopg.Connection, url: str, path: Path,
     size = path.stat().st_size
     # A one-part file empties the second table on its COPY connection too: emptied in the
     # caller's transaction it would stay locked against other readers until the commit.
-    parts = [(LANDING_TABLES[0] if offset < size else LANDING_TABLES, (0, offset), 2)]
+    parts = [(LANDING_TABLES[:1] if offset < size else LANDING_TABLES, (0, offset), 2)]
     if offset < size:
-        parts.append((LANDING_TABLES[1], (offset, size), second_line))
+        parts.append((LANDING_TABLES[1:], (offset, size), second_line))
     outcomes: list[dict[str, BaseException | None]] = [{"error": None} for _ in parts]
     workers = [threading.Thread(target=_copy_part, name=f"csv-copy-part-{n + 1}",
                                 args=(url, path, names, table, span, line, outcomes[n]))

@@ -30,13 +30,12 @@ from macroquant.validation.history_checks import PackedBars
 log = logging.getLogger(__name__)
 
 # The bars a publish of the landing rows would store, packed per symbol as
-# history_checks._BARS packs market_data's: NaN adj_close is published as NULL.
-_NEW_BARS = """SELECT symbol,
-                      string_agg(date_send(date) || float8send(ln(price)), ''::bytea)
-               FROM (SELECT symbol, date, line,
+# history_checks packs market_data's (PACK_BARS): NaN adj_close is published as NULL.
+_NEW_BARS = """SELECT symbol, {pack}
+               FROM (SELECT symbol, date AS trade_date, line,
                             coalesce(NULLIF(adj_close, 'NaN'), close) AS price
                      FROM ({landing}) r) b
-               WHERE date BETWEEN %(first)s AND %(end)s AND price > 0
+               WHERE trade_date BETWEEN %(first)s AND %(end)s AND price > 0
                  AND NOT (line = ANY(%(failed)s))
                GROUP BY symbol"""
 
@@ -60,8 +59,9 @@ class NewBarsReader:
     def _read(self) -> None:
         try:
             with connect(self._url) as conn, conn.cursor(binary=True) as cur:
-                rows = cur.execute(sql.SQL(_NEW_BARS).format(landing=landing_rows()),
-                                   self._params).fetchall()
+                rows = cur.execute(sql.SQL(_NEW_BARS).format(
+                    pack=history_checks.PACK_BARS, landing=landing_rows()),
+                    self._params).fetchall()
         except Exception as exc:  # the loader falls back to reading market_data
             log.warning("reading the new bars for the warning checks failed (%s); they "
                         "will be read from market_data after the publish", exc)
