@@ -16,6 +16,7 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from macroquant.config.settings import INCLUDE_DIR, Settings
+from macroquant.db.connection import configure_embedded_server
 from macroquant.db.migrate import migrate
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
@@ -47,6 +48,8 @@ def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     # Not under pytest's basetemp: concurrent pytest sessions prune each other's basetemp.
     pgdata = Path(tempfile.mkdtemp(prefix="mq-test-pgdata-"))
     server = pgserver.get_server(pgdata, cleanup_mode="delete")
+    # The tests run on the settings users' embedded server has (wal_level minimal).
+    configure_embedded_server(server.get_uri(), pgdata, restart=True)
     yield server.get_uri()
     server.cleanup()
 
