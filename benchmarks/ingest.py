@@ -12,7 +12,9 @@ migrated, and, in the same run:
 1. **peer**: ``COPY … FROM STDIN (FORMAT csv, HEADER)`` of the same file into a bare table
    with the primary key (symbol, date) and nothing else — the issue's yardstick — and, for
    honesty about where the speed comes from, the same COPY with the file split over two
-   connections exactly as the ingest splits it;
+   connections exactly as the ingest splits it, and the COPY into a table created in its
+   own transaction (which, like the ingest's first load, skips the WAL under the embedded
+   server's ``wal_level = minimal``);
 2. **ingest**: ``ingest_csv`` end to end into an empty ``market_data`` (two COPYs into the
    landing tables → gate checks → publish, here the bulk append → warning checks → run
    record), timed per part;
@@ -68,10 +70,14 @@ def write_panel_csv(path: Path, symbols: int, days: int, seed: int) -> int:
     return symbols * days
 
 
+# The peer's table: the file's columns and the primary key, nothing else.
+_BARE_TABLE = """CREATE TABLE bench_bare (symbol text, date date, open float8, high float8,
+                 low float8, close float8, volume float8, adj_close float8,
+                 PRIMARY KEY (symbol, date))"""
+
+
 def _create_bare(conn: psycopg.Connection) -> None:
-    conn.execute("""CREATE TABLE bench_bare (symbol text, date date, open float8,
-                    high float8, low float8, close float8, volume float8,
-                    adj_close float8, PRIMARY KEY (symbol, date))""")
+    conn.execute(_BARE_TABLE)
     conn.commit()
     conn.execute("CHECKPOINT")
 
@@ -83,6 +89,25 @@ def _copy_range(url: str, path: Path, start: int, stop: int, header: bool) -> No
     with psycopg.connect(url) as conn, conn.cursor() as cur, cur.copy(
             f"COPY bench_bare FROM STDIN WITH ({options})") as copy:
         stream_range(copy, path, start, stop)
+
+
+def raw_copy_new_table(url: str, path: Path) -> float:
+    """Seconds to create the bare table and COPY the file into it in one transaction (under
+    ``wal_level = minimal`` its rows are written without WAL, as the ingest's first load)."""
+    from macroquant.sources.csv_files.load import stream_range
+
+    with psycopg.connect(url) as conn:
+        conn.execute("CHECKPOINT")
+        tick = time.perf_counter()
+        conn.execute(_BARE_TABLE)
+        with conn.cursor() as cur, cur.copy(
+                "COPY bench_bare FROM STDIN WITH (FORMAT csv, HEADER)") as copy:
+            stream_range(copy, path, 0, path.stat().st_size)
+        conn.commit()
+        seconds = time.perf_counter() - tick
+        conn.execute("DROP TABLE bench_bare")
+        conn.commit()
+    return seconds
 
 
 def raw_copy(url: str, path: Path, parts: int) -> float:
@@ -156,6 +181,8 @@ def main() -> None:
         size = path.stat().st_size / 1e6
         url = database_url(settings)
         migrate(url)
+        with psycopg.connect(url) as conn:
+            wal_level = conn.execute("SHOW wal_level").fetchone()[0]
         # Each line is printed as soon as it is measured (a long run keeps what it measured).
         print(f"\npanel {args.symbols:,} instruments x {args.days:,} days = {rows:,} rows, "
               f"CSV {size:,.0f} MB\n", flush=True)
@@ -166,6 +193,9 @@ def main() -> None:
         peer_split = raw_copy(url, path, parts=2)
         print(f"| raw COPY, file split over 2 connections (as ingest) | {peer_split:.2f} | "
               f"{rows / peer_split:,.0f} | {peer / peer_split:.0%} |", flush=True)
+        peer_new = raw_copy_new_table(url, path)
+        print(f"| raw COPY into a table created in its transaction (wal_level {wal_level}) | "
+              f"{peer_new:.2f} | {rows / peer_new:,.0f} | {peer / peer_new:.0%} |", flush=True)
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("CHECKPOINT")
         tick = time.perf_counter()
