@@ -218,7 +218,8 @@ def _bulk_append(conn: psycopg.Connection) -> int:
     if not conn.execute("SELECT EXISTS (SELECT 1 FROM market_data)").fetchone()[0]:
         # An empty table (a first load) is given a new file. Under wal_level 'minimal' (the
         # embedded server's) a file new in this transaction is written without WAL and
-        # synced at commit: the insert below runs 25-30 % faster. Elsewhere it is a no-op.
+        # synced at commit (5 M rows: publish 7.7 -> 5.4 s). Under 'replica' it changes
+        # nothing.
         conn.execute("TRUNCATE market_data")
     constraints = conn.execute(
         """SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
