@@ -5,6 +5,7 @@ a migrated template database, and a fresh database per test cloned from it.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from macroquant.config.settings import INCLUDE_DIR, Settings
-from macroquant.db.connection import configure_embedded_server
+from macroquant.db.connection import configure_embedded_server, stop_embedded_server
 from macroquant.db.migrate import migrate
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
@@ -47,11 +48,14 @@ def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
     # Not under pytest's basetemp: concurrent pytest sessions prune each other's basetemp.
     pgdata = Path(tempfile.mkdtemp(prefix="mq-test-pgdata-"))
-    server = pgserver.get_server(pgdata, cleanup_mode="delete")
+    server = pgserver.get_server(pgdata, cleanup_mode=None)
     # The tests run on the settings users' embedded server has (wal_level minimal).
     configure_embedded_server(server.get_uri(), pgdata, restart=True)
     yield server.get_uri()
-    server.cleanup()
+    # Not server.cleanup(): pgserver's handle still names the process from before the
+    # restart, so it would delete the directory and leave the server running.
+    stop_embedded_server(pgdata)
+    shutil.rmtree(pgdata, ignore_errors=True)
 
 
 def _worker_suffix() -> str:
