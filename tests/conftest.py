@@ -17,7 +17,7 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from macroquant.config.settings import INCLUDE_DIR, Settings
-from macroquant.db.connection import configure_embedded_server, stop_embedded_server
+from macroquant.db.connection import embedded_server_url, stop_embedded_server
 from macroquant.db.migrate import migrate
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
@@ -44,16 +44,10 @@ def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if configured:
         yield configured
         return
-    import pgserver
-
     # Not under pytest's basetemp: concurrent pytest sessions prune each other's basetemp.
     pgdata = Path(tempfile.mkdtemp(prefix="mq-test-pgdata-"))
-    server = pgserver.get_server(pgdata, cleanup_mode=None)
-    # The tests run on the settings users' embedded server has (wal_level minimal).
-    configure_embedded_server(server.get_uri(), pgdata, restart=True)
-    yield server.get_uri()
-    # Not server.cleanup(): pgserver's handle still names the process from before the
-    # restart, so it would delete the directory and leave the server running.
+    # Started as users' embedded server is, with its settings (wal_level minimal).
+    yield embedded_server_url(pgdata)
     stop_embedded_server(pgdata)
     shutil.rmtree(pgdata, ignore_errors=True)
 

@@ -51,12 +51,13 @@ def embedded_server_url(pgdata: Path) -> str:
         import pgserver  # imported lazily: only the embedded path needs it
 
     pgdata.mkdir(parents=True, exist_ok=True)
-    # One process at a time starts and configures the server: another one that started at
-    # the same moment must not use it while it restarts, nor restart it a second time.
-    lock_path = pgdata.parent / f".{pgdata.name}.start.lock"
+    # One process at a time starts and configures the server (a lock on the pgdata
+    # directory itself): another one that started at the same moment must not use it while
+    # it restarts, nor restart it a second time.
+    directory = os.open(pgdata, os.O_RDONLY)
     try:
-        with lock_path.open("a") as lock, warnings.catch_warnings():
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        fcntl.flock(directory, fcntl.LOCK_EX)
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             starting = not (pgdata / "postmaster.pid").exists()
             server = pgserver.get_server(pgdata, cleanup_mode=None)
@@ -67,6 +68,8 @@ def embedded_server_url(pgdata: Path) -> str:
             f"could not start the embedded PostgreSQL in {pgdata}: {exc}. "
             f"Its log is {pgdata / 'log'}; or set MACROQUANT_DATABASE_URL to use a server."
         ) from exc
+    finally:
+        os.close(directory)  # releases the lock
     return url
 
 
