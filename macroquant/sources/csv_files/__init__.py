@@ -50,11 +50,11 @@ from macroquant.sources.csv_files.config import (
     CsvLoadOptions,
 )
 from macroquant.sources.csv_files.load import (
-    LANDING_TABLES,
     MalformedRow,
     copy_file,
     empty_landing_tables,
     landing_rows,
+    truncate_landing_tables,
 )
 from macroquant.sources.csv_files.new_bars import NewBarsReader
 from macroquant.validation import audit, history_checks, publish
@@ -274,8 +274,7 @@ def ingest_csv(settings: Settings, path: str | Path, *, asset_class: str = "sing
                            "market_data_changed": changed, "flagged": sum(flags.values())}
             record_run(conn, _run_id(path), "ingest_csv", start, end, "success",
                        started, audit_time(), result_rows)
-            conn.execute(sql.SQL("TRUNCATE {}").format(
-                sql.SQL(", ").join(map(sql.Identifier, LANDING_TABLES))))
+            truncate_landing_tables(conn)
             seconds["warnings"] = time.perf_counter() - tick
             if on_step is not None:
                 on_step("warnings", seconds["warnings"])

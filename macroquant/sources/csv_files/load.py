@@ -147,9 +147,14 @@ def copy_file(conn: psycopg.Connection, url: str, path: Path,
             raise error
     if not errors:
         return None
+    truncate_landing_tables(conn)
+    return _copy_checked(conn, path, names)
+
+
+def truncate_landing_tables(conn: psycopg.Connection) -> None:
+    """Empty both landing tables (and restart their line numbering)."""
     conn.execute(sql.SQL("TRUNCATE {}, {} RESTART IDENTITY").format(
         *map(sql.Identifier, LANDING_TABLES)))
-    return _copy_checked(conn, path, names)
 
 
 def empty_landing_tables(url: str, lock: str) -> None:
@@ -160,8 +165,7 @@ def empty_landing_tables(url: str, lock: str) -> None:
         with connect(url) as conn:
             conn.autocommit = True
             if conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (lock,)).fetchone()[0]:
-                conn.execute(sql.SQL("TRUNCATE {}, {}").format(
-                    *map(sql.Identifier, LANDING_TABLES)))
+                truncate_landing_tables(conn)
                 conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (lock,))
     except psycopg.Error as exc:
         log.warning("could not empty the landing tables after a failed load: %s", exc)
@@ -218,4 +222,4 @@ def _copy_checked(conn: psycopg.Connection, path: Path, names: list[str]) -> lis
 
 
 __all__ = ["LANDING_TABLES", "MalformedRow", "copy_file", "empty_landing_tables",
-           "landing_rows", "split_offset", "stream_range"]
+           "landing_rows", "split_offset", "stream_range", "truncate_landing_tables"]
