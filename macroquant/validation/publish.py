@@ -19,10 +19,9 @@ Reads the ``_audit_rows`` and ``_audit_failures`` objects of :mod:`macroquant.va
   statement and created again after it (a merely disabled trigger still copies every new
   row into its transition table): the rows come from a join to ``instruments``, and their
   sources are checked against ``data_sources`` before the insert, with the trigger's own
-  error. Into an empty table the
-  insert goes to a new file (``TRUNCATE`` first), which ``wal_level = minimal`` (the
-  embedded server's) writes without WAL and syncs at commit. Rebuilding the
-  primary key re-checks uniqueness over the whole table. Readers of ``market_data`` wait
+  error. Into an empty table the insert goes to a new file (``TRUNCATE`` first), which
+  ``wal_level = minimal`` (the embedded server's) writes without WAL and syncs at commit.
+  Rebuilding the primary key re-checks uniqueness over the whole table. Readers of ``market_data`` wait
   for the bulk publish to commit (it holds an ``ACCESS EXCLUSIVE`` lock); everything is one
   transaction, so a failure leaves the table and its indexes as they were.
 """

@@ -79,7 +79,6 @@ def _vendor_setup(url: str) -> None:
                         WHERE symbol = 'XCCC'""", (strategy,))
 
 
-
 def _controller(url: str, fake: FakeVendor) -> FetchController:
     with connect(url) as conn:
         specs = load_source_specs(conn)

@@ -182,7 +182,6 @@ def test_ingest_stage_registers_and_fetches_fred_and_alternative(settings, vendo
     assert again["market_data_staging"] == 6
 
 
-
 def test_failing_vendor_is_logged_shown_in_status_and_others_continue(
         settings, vendors, monkeypatch, capsys):
     url = settings.database_url

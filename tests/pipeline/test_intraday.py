@@ -33,7 +33,6 @@ class FakeIntraday:
                              "volume": 10.0})
 
 
-
 @pytest.fixture
 def setup(settings):
     url = settings.database_url

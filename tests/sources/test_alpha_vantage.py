@@ -37,7 +37,6 @@ FILES = {"TIME_SERIES_DAILY_ADJUSTED": "time_series_daily_adjusted_IBM.json",
          "CPI": "cpi_monthly.json"}
 
 
-
 class AlphaVantageReplay:
     """Answers by ``function``; ``queue`` holds (status, body) answered before the files."""
 

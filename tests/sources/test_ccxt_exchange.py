@@ -89,7 +89,6 @@ def coinbase():
         yield server
 
 
-
 def test_daily_candles_parse(coinbase):
     bars = ccxt_exchange.fetch_bars(date(2024, 1, 6), date(2024, 1, 8), ["BTCUSD"],
                                     config=coinbase.config)

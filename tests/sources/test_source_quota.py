@@ -50,6 +50,7 @@ class FakeClock(fake_clock.FakeClock):
     def __init__(self, wall: datetime = LATE_EVENING_NY) -> None:
         super().__init__(wall)
 
+
 class ScriptedAdapter:
     """fetch_bars answers from a script: per symbol, a list of errors raised first."""
 

@@ -37,7 +37,6 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning",
                                         "ignore::FutureWarning", "ignore::UserWarning")
 
 
-
 def _window(payload: dict, query: dict[str, list[str]]) -> dict:
     """What Yahoo answers for ``period1..period2``: the bars and events inside it."""
     if "period1" not in query:

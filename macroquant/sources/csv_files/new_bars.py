@@ -7,9 +7,10 @@ rows on the same core that has just inserted them, while the other core idles th
 single-core ``INSERT``. When the publish is an append (no stored bar of the file's
 instruments in its dates), the window's bars after the publish are exactly the stored bars
 (read before it, under the table lock) plus the landing rows that failed no gate check, so
-this reader reads the latter and scores them all (numpy) in parallel with the publish. The loader uses the result only
-if the publish took the append path without finding more failures (the deferred duplicate
-and unknown-symbol checks); otherwise the checks read ``market_data`` as usual.
+this reader reads the latter and scores them all (numpy) in parallel with the publish. The
+loader uses the result only if the publish took the append path without finding more
+failures (the deferred duplicate and unknown-symbol checks); otherwise the checks read
+``market_data`` as usual.
 """
 
 from __future__ import annotations
