@@ -1,7 +1,10 @@
 """CLI commands of one area, added to `macroquant` by :func:`register`.
 
+- ``macroquant backtest --start D --end D [--compare-account] [--store/--no-store]
+  [--json OUT]``: the whole configured book (every enabled strategy file with the trading
+  configuration) replayed through the daily pipeline's rules (:mod:`macroquant.backtest.book`)
 - ``macroquant backtest STRATEGY.yaml [--prices FILE.csv] [--start D] [--end D]
-  [--capital X] [--grid NAME=V1,V2 ...] [--store/--no-store] --json OUT``
+  [--capital X] [--grid NAME=V1,V2 ...] [--store/--no-store] [--json OUT]``: one strategy
 - ``macroquant research walk-forward STRATEGY.yaml --grid NAME=V1,V2 ... --train N
   --test M [--prices FILE.csv] [--start D] [--end D] [--capital X] --json OUT``
 
@@ -19,24 +22,34 @@ from typing import Any
 
 from macroquant.cli_args import iso_date
 from macroquant.config.settings import Settings
+from macroquant.errors import UsageError
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("strategy", type=Path, help="the strategy YAML file")
+def _common(parser: argparse.ArgumentParser, *, book: bool = False) -> None:
+    if book:
+        parser.add_argument("strategy", type=Path, nargs="?",
+                            help="a strategy YAML file (its own engine); without it, the "
+                                 "whole configured book through the daily pipeline's rules")
+    else:
+        parser.add_argument("strategy", type=Path, help="the strategy YAML file")
     parser.add_argument("--prices", type=Path, help="bars CSV (symbol,date,open,high,low,"
                         "close,volume[,adj_close]); default: the database's market_data")
     parser.add_argument("--start", type=iso_date, help="first session to trade")
     parser.add_argument("--end", type=iso_date, help="last session (no data after it is read)")
     parser.add_argument("--capital", type=float, help="initial capital (default: the trading "
                         "configuration's trading_capital)")
-    parser.add_argument("--json", type=Path, required=True, dest="json_out",
+    parser.add_argument("--json", type=Path, required=not book, dest="json_out",
                         help="write the results to this JSON file")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add this area's subcommands to the top-level parser."""
-    backtest = sub.add_parser("backtest", help="backtest a strategy file over history")
-    _common(backtest)
+    backtest = sub.add_parser("backtest", help="backtest the configured book (or one strategy "
+                              "file) over history")
+    _common(backtest, book=True)
+    backtest.add_argument("--compare-account", action="store_true",
+                          help="book backtest: compare with the paper account's orders, fills "
+                               "and equity over the same window (exit 1 when they differ)")
     backtest.add_argument("--grid", nargs="+", metavar="NAME=V1,V2",
                           help="grid search over parameter values (reports every trial, the "
                                "number of trials and the deflated Sharpe ratio)")
@@ -113,6 +126,13 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
     from macroquant.backtest.engine import run_backtest
     from macroquant.backtest.research import grid_search, parse_grid
 
+    if args.strategy is None:
+        from macroquant.cli_book import cmd_book_backtest
+
+        return cmd_book_backtest(args, settings)
+    if args.compare_account:
+        raise UsageError("--compare-account compares the whole book with the paper account: "
+                         "leave out the strategy file")
     loaded, options, panels, source, inputs = _prepare(args, settings)
     n_trials, grid_payload = 1, None
     if args.grid:
@@ -141,13 +161,14 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
             save_backtest(conn, backtest_id, loaded, options, result, price_source=source,
                           n_trials=n_trials)
         payload["backtest_id"] = backtest_id
-    _write(args.json_out, payload)
+    if args.json_out is not None:
+        _write(args.json_out, payload)
     print(f"{loaded.config.name}: final equity {result.final_equity:,.2f} from "
           f"{options.capital:,.2f}, {len(result.trades)} trades, sharpe "
           f"{result.metrics['sharpe']:.3f}"
           + (f", best of {n_trials} trials" if args.grid else "")
           + (f", stored as {payload['backtest_id']}" if store else "")
-          + f" -> {args.json_out}", file=sys.stdout)
+          + (f" -> {args.json_out}" if args.json_out is not None else ""), file=sys.stdout)
     return 0
 
 

@@ -71,3 +71,7 @@ class KillSwitchError(MacroQuantError):
 
 class AuthorizationError(MacroQuantError):
     """A user's role does not allow the action (the attempt is audited)."""
+
+
+class UsageError(MacroQuantError):
+    """A command was given options that do not go together (the message says which)."""

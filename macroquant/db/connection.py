@@ -145,3 +145,13 @@ def transaction(url: str) -> Iterator[psycopg.Connection]:
     """A connection whose work commits on success and rolls back on any exception."""
     with connect(url) as conn, conn.transaction():
         yield conn
+
+
+@contextmanager
+def read_only_transaction(url: str) -> Iterator[psycopg.Connection]:
+    """A connection in one READ ONLY transaction: a reader that must not write (a
+    backtest) is refused by the server if it tries, and sees one consistent snapshot."""
+    with connect(url) as conn:
+        conn.read_only = True
+        with conn.transaction():
+            yield conn

@@ -33,23 +33,13 @@ from macroquant.db.connection import connect
 from macroquant.errors import BrokerError, MacroQuantError
 from macroquant.execution import order_store as store
 from macroquant.execution.gate import decide, risk_state
+from macroquant.execution.order_ids import NETTED, client_order_id
 from macroquant.execution.order_states import OPEN_STATES, status_after_fills
 from macroquant.risk.order_gate import ApprovedOrder, GateResult, RiskLimits
-
-NETTED = "portfolio"
 
 
 class DuplicateOrderIdError(MacroQuantError):
     """A deterministic client order id is already used by another broker's order."""
-
-
-def client_order_id(as_of: date, symbol: str, sequence: int = 1, strategy: str = NETTED) -> str:
-    """Deterministic id of the ``sequence``-th order of ``strategy`` in ``symbol`` on
-    ``as_of``: ``MQ-YYYYMMDD-SYMBOL-N`` for netted orders, ``MQ-YYYYMMDD-STRATEGY-SYMBOL-N``
-    for a strategy's own orders."""
-    if strategy == NETTED:
-        return f"MQ-{as_of:%Y%m%d}-{symbol}-{sequence}"
-    return f"MQ-{as_of:%Y%m%d}-{strategy}-{symbol}-{sequence}"
 
 
 @dataclass(frozen=True)

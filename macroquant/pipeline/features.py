@@ -1,7 +1,8 @@
 """Stage 3 — features: compute every feature the strategies and the sizing need.
 
-Input: ``market_data`` (all history up to the window's end), the strategy YAML files and
-the trading configuration (which features are needed).
+Input: ``market_data`` (all history up to the window's end: raw and back-adjusted closes,
+and back-adjusted open/high/low when a bar or candlestick feature is asked for), the
+strategy YAML files and the trading configuration (which features are needed).
 Output: ``features`` rows ``(as_of, instrument_id, feature, value)`` for the window's
 sessions.
 Idempotency key: ``as_of`` in the window (rows replaced).
@@ -13,16 +14,13 @@ for a date is the same whether it was computed by a daily run or inside a backfi
 
 from __future__ import annotations
 
-from datetime import date
-
 import pandas as pd
-import psycopg
 
-from macroquant.calendars import sessions as calendar_sessions
-from macroquant.db.bulk import copy_rows, read_frame
+from macroquant.db.bulk import copy_rows
 from macroquant.db.connection import transaction
-from macroquant.features.catalog import compute_features, feature_name
+from macroquant.features.catalog import compute_features, feature_name, needs_bars
 from macroquant.pipeline.context import StageContext
+from macroquant.pipeline.signals import load_market_panels
 from macroquant.strategies.loader import load_strategies
 
 
@@ -34,32 +32,14 @@ def required_feature_names(context: StageContext) -> set[str]:
     return names
 
 
-def load_close_panels(conn: psycopg.Connection, end: date) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Wide raw and back-adjusted closes (trading sessions × instrument_id) up to ``end``.
-
-    Bars on non-session days are dropped (the panel runs on the exchange calendar).
-    """
-    bars = read_frame(conn, """SELECT instrument_id, trade_date, close,
-                                      COALESCE(adj_close, close) AS adjusted
-                               FROM market_data WHERE trade_date <= %s""", (end,))
-    bars["trade_date"] = pd.to_datetime(bars["trade_date"])
-    raw = bars.pivot(index="trade_date", columns="instrument_id", values="close").astype(float)
-    adjusted = bars.pivot(index="trade_date", columns="instrument_id", values="adjusted")
-    adjusted = adjusted.astype(float)
-    if raw.empty:
-        return raw, adjusted
-    index = pd.DatetimeIndex(calendar_sessions(raw.index.min().date(), end))
-    return raw.reindex(index), adjusted.reindex(index)
-
-
 def run(context: StageContext) -> dict[str, int]:
     """Compute and store the window's features."""
     names = required_feature_names(context)
     with transaction(context.url) as conn:
-        raw, adjusted = load_close_panels(conn, context.end)
+        raw, adjusted, bars = load_market_panels(conn, context.end, needs_bars(names))
         window = pd.DatetimeIndex(pd.to_datetime(context.sessions))
         frames = []
-        for name, panel in compute_features(names, raw, adjusted).items():
+        for name, panel in compute_features(names, raw, adjusted, bars).items():
             long = panel.reindex(window).stack().rename("value").reset_index()
             long.columns = ["as_of", "instrument_id", "value"]
             long["feature"] = name

@@ -42,7 +42,7 @@ from macroquant.errors import ConfigError, DataQualityError
 from macroquant.features.catalog import BAR_FIELDS, MAX_FILL_SESSIONS, needs_bars
 from macroquant.pipeline.context import StageContext
 from macroquant.pipeline.logs import write_system_log
-from macroquant.strategies.engine import StrategyJob, run_window
+from macroquant.strategies.engine import RunResult, StrategyJob, run_window
 from macroquant.strategies.loader import LoadedStrategy, load_strategies
 
 # Bar datasets whose gate checks must pass: the validate stage's and the CSV loader's.
@@ -169,6 +169,31 @@ def load_flagged(conn: psycopg.Connection, context: StageContext,
                             aggfunc="any").astype(bool)
 
 
+def generate_signals(conn: psycopg.Connection, context: StageContext,
+                     strategies: list[LoadedStrategy]) -> tuple[RunResult, dict[str, int]]:
+    """Every strategy's signals for the window (read-only): the market panels, the
+    point-in-time macro panel and the anomaly gate from the database, then the core's
+    :func:`~macroquant.strategies.engine.run_window`. Returns the result and
+    symbol → instrument_id. The book backtest calls this too."""
+    meta = read_frame(conn, "SELECT instrument_id, symbol, asset_class FROM instruments")
+    instrument_ids = dict(zip(meta["symbol"], meta["instrument_id"], strict=True))
+    asset_classes = pd.Series(meta["asset_class"].to_numpy(), index=meta["instrument_id"])
+    jobs = [StrategyJob(name=item.config.name, strategy=item.strategy,
+                        columns=universe_ids(item, instrument_ids),
+                        filters=item.config.filters, long_only=item.config.long_only)
+            for item in strategies]
+    needed = set().union(*(s.strategy.required_features() for s in strategies))
+    raw, adjusted, bars = load_market_panels(conn, context.end, needs_bars(needed))
+    asked_by = {name: item.source_file for item in strategies
+                for name in item.strategy.required_macro()}
+    macro = load_macro_panel(conn, set(asked_by), raw.index, raw, instrument_ids, asked_by)
+    window = pd.DatetimeIndex(pd.to_datetime(context.sessions))
+    result = run_window(jobs, raw, adjusted, window, bars=bars, macro=macro,
+                        asset_classes=asset_classes,
+                        flagged=load_flagged(conn, context, instrument_ids))
+    return result, instrument_ids
+
+
 def run(context: StageContext) -> dict[str, int]:
     """Generate and store every enabled strategy's signals for the window."""
     strategies = load_strategies(context.settings.strategies_dir)
@@ -184,23 +209,7 @@ def run(context: StageContext) -> dict[str, int]:
                              {"paused": skipped, "start": str(context.start),
                               "end": str(context.end)})
         strategies = [item for item in strategies if item.config.name not in paused]
-        meta = read_frame(conn, "SELECT instrument_id, symbol, asset_class FROM instruments")
-        instrument_ids = dict(zip(meta["symbol"], meta["instrument_id"], strict=True))
-        asset_classes = pd.Series(meta["asset_class"].to_numpy(), index=meta["instrument_id"])
-        jobs = [StrategyJob(name=item.config.name, strategy=item.strategy,
-                            columns=universe_ids(item, instrument_ids),
-                            filters=item.config.filters, long_only=item.config.long_only)
-                for item in strategies]
-        needed = set().union(*(s.strategy.required_features() for s in strategies))
-        raw, adjusted, bars = load_market_panels(conn, context.end, needs_bars(needed))
-        asked_by = {name: item.source_file for item in strategies
-                    for name in item.strategy.required_macro()}
-        macro = load_macro_panel(conn, set(asked_by), raw.index, raw, instrument_ids,
-                                 asked_by)
-        window = pd.DatetimeIndex(pd.to_datetime(context.sessions))
-        result = run_window(jobs, raw, adjusted, window, bars=bars, macro=macro,
-                            asset_classes=asset_classes,
-                            flagged=load_flagged(conn, context, instrument_ids))
+        result, instrument_ids = generate_signals(conn, context, strategies)
         for name, error in sorted(result.errors.items()):
             write_system_log(conn, "ERROR", "macroquant.signals",
                              f"strategy {name} raised and was skipped for this run (no "

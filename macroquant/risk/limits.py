@@ -28,6 +28,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from macroquant.config.settings import TradingConfig
 from macroquant.portfolio.sizing import truncate_to_lot
 
 EVENT_COLUMNS = ["as_of", "check_name", "subject", "outcome", "limit_value",
@@ -182,3 +183,38 @@ def apply_limits(
     events = events.reindex(columns=EVENT_COLUMNS)
     events["reason"] = events["reason"].where(events["reason"] != "", "within the limit")
     return out, events
+
+
+RISK_CHECKS = ("max_position", "asset_class_cap", "max_net_leverage", "max_gross_leverage")
+
+
+def _empty_session_events(sessions: list, decided: set, limits_by_check: dict[str, float]
+                          ) -> pd.DataFrame:
+    """A passing book-level row per check for sessions with no target at all."""
+    days = [d for d in sessions if d not in decided]
+    rows = [{"as_of": d, "check_name": check, "subject": "portfolio", "outcome": "pass",
+             "limit_value": limit, "observed_value": 0.0, "reason": "no targets"}
+            for d in days for check, limit in limits_by_check.items()]
+    return pd.DataFrame(rows, columns=EVENT_COLUMNS)
+
+
+def decide_limits(targets: pd.DataFrame, sessions: list, trading: TradingConfig
+                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The risk stage's rule for a window: :func:`apply_limits` with the trading
+    configuration's ``risk`` section on ``trading_capital``, plus a passing book-level
+    ``max_gross_leverage`` / ``max_net_leverage`` row for every session of ``sessions``
+    that has no target (the orders stage's proof that risk decided that date)."""
+    limits = trading.risk
+    approved, events = apply_limits(
+        targets, capital=trading.trading_capital,
+        max_position_fraction=limits.max_position_fraction,
+        max_gross_leverage=limits.max_gross_leverage,
+        max_net_leverage=limits.max_net_leverage,
+        asset_class_max_gross=limits.asset_class_max_gross)
+    decided = set(events.loc[events["check_name"] == "max_gross_leverage", "as_of"])
+    empty_days = _empty_session_events(
+        sessions, decided, {"max_net_leverage": limits.max_net_leverage,
+                            "max_gross_leverage": limits.max_gross_leverage})
+    if not empty_days.empty:
+        events = pd.concat([events, empty_days], ignore_index=True)
+    return approved, events

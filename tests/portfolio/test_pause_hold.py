@@ -14,8 +14,8 @@ from macroquant.auth.strategy_controls import set_paused
 from macroquant.config.settings import PortfolioConfig
 from macroquant.db.bulk import read_frame
 from macroquant.db.connection import transaction
-from macroquant.pipeline.portfolio import hold_paused
 from macroquant.pipeline.runner import run_stage
+from macroquant.portfolio.book import hold_paused
 from macroquant.portfolio.construction import strategy_weights
 
 D1, D2, D3 = (pd.Timestamp(d) for d in ("2012-03-01", "2012-03-02", "2012-03-05"))

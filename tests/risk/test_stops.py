@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from macroquant.config.settings import StrategyStops, TradingConfig
-from macroquant.pipeline.portfolio import _apply_stops
+from macroquant.portfolio.book import stop_book_targets
 from macroquant.risk.stops import TRADING_DAYS, apply_stops
 
 SQRT = float(np.sqrt(TRADING_DAYS))
@@ -206,10 +206,10 @@ def test_stops_disabled_leave_targets_unchanged_and_a_stop_never_enlarges(path, 
     targets, dates = _targets_frame(*path)
     history = pd.DataFrame(columns=["as_of", "strategy", "symbol", "signal_strength", "price",
                                     "instrument_volatility"])
-    off, events = _apply_stops(targets, history, {1: "trend"}, TradingConfig(), dates[0])
+    off, events = stop_book_targets(targets, history, {1: "trend"}, TradingConfig(), dates[0])
     pd.testing.assert_frame_equal(off, targets)
     assert events.empty
-    on, events = _apply_stops(targets, history, {1: "trend"},
+    on, events = stop_book_targets(targets, history, {1: "trend"},
                               TradingConfig.model_validate({"stops": {"trend": spec}}), dates[0])
     before, after = targets["target_quantity"].abs(), on["target_quantity"].abs()
     assert (after <= before).all()
@@ -226,10 +226,10 @@ def test_history_before_the_window_carries_the_episode():
     targets, dates = _targets_frame(direction, price)
     spec = TradingConfig.model_validate({"stops": {"trend": {
         "stop_loss": {"kind": "fixed", "fraction": 0.10}}}})
-    whole, whole_events = _apply_stops(targets, targets.iloc[:0].assign(strategy="trend"),
+    whole, whole_events = stop_book_targets(targets, targets.iloc[:0].assign(strategy="trend"),
                                        {1: "trend"}, spec, dates[0])
     history = targets.iloc[:3].assign(strategy="trend")
-    window, window_events = _apply_stops(targets.iloc[3:], history, {1: "trend"}, spec,
+    window, window_events = stop_book_targets(targets.iloc[3:], history, {1: "trend"}, spec,
                                          dates[3])
     assert whole["target_quantity"].tolist()[3:] == window["target_quantity"].tolist() == [0, 0]
     assert whole_events.drop(columns="run_id").to_dict("records") == \
