@@ -59,7 +59,8 @@ def test_the_demo_book_backtest_equals_the_paper_account(tmp_path, db_url):
 
 
 def _binding_book(tmp_path: Path) -> tuple[Path, Path]:
-    """A configuration and strategies folder in which every rule the issue names binds."""
+    """A configuration and strategies folder in which every rule the issue names binds,
+    with a candlestick rule (it reads open/high/low) among the strategies."""
     config = yaml.safe_load((INCLUDE_DIR / "macroquant.yaml").read_text())
     config["risk"]["max_position_fraction"] = 0.04          # clips the largest targets
     config["risk"]["drawdown"] = {"reduce_at": 0.004, "halt_at": 0.5, "min_scale": 0.25}
@@ -70,13 +71,16 @@ def _binding_book(tmp_path: Path) -> tuple[Path, Path]:
     folder = tmp_path / "strategies"
     (folder / "plugins").mkdir(parents=True)
     trend = yaml.safe_load((INCLUDE_DIR / "strategies" / "ewma_trend.yaml").read_text())
-    trend.update(weight=0.4, filters={"min_strength": 0.3, "half_life": 15})
+    trend.update(weight=0.3, filters={"min_strength": 0.3, "half_life": 15})
+    candles = {"name": "candles", "type": "price_pattern", "rule": "candlestick",
+               "universe": ["SPX", "IXIC", "AAPL", "IBM", "MSFT"], "weight": 0.1,
+               "parameters": {"patterns": ["CDLENGULFING", "CDLHAMMER"], "hold": 5}}
     reversion = yaml.safe_load((INCLUDE_DIR / "strategies" / "zscore_reversion.yaml")
                                .read_text())
     reversion.update(weight=0.4)
     plugin = yaml.safe_load((INCLUDE_DIR / "examples" / "custom_momentum.yaml").read_text())
     for name, spec in (("ewma_trend", trend), ("zscore_reversion", reversion),
-                       ("custom_momentum", plugin)):
+                       ("custom_momentum", plugin), ("candles", candles)):
         (folder / f"{name}.yaml").write_text(yaml.safe_dump(spec))
     shutil.copy(INCLUDE_DIR / "plugins" / "my_momentum.py", folder / "plugins")
     return config_path, folder
@@ -103,6 +107,9 @@ def test_a_book_where_every_rule_binds_backtests_as_it_trades(tmp_path, loaded_d
                                         left_on="instrument_id", right_index=True)
     assert set(plugin_orders["symbol"]) >= {"SPX", "IXIC", "WTI"}
     assert "custom_momentum" in set(result.signals["strategy"])
+    # a candlestick rule (open/high/low panels) runs in both drivers and takes positions
+    candles = result.signals.loc[result.signals["strategy"] == "candles", "strength"]
+    assert len(candles) > 0 and (candles != 0).sum() > 0
 
 
 def test_a_window_without_bars_is_refused_naming_it(settings):
