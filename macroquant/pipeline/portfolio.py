@@ -17,7 +17,8 @@ are flat before netting. Every instrument of an
 enabled universe that has a price gets a row, so a signal that disappears becomes a
 target of zero. The sizing itself is the core's :func:`macroquant.portfolio.book.size_book` (the book
 backtest runs the same function).
-A **paused** strategy (``strategy_controls``) gets no signal rows while paused; on those
+A **paused** strategy (``strategy_controls``) gets no signal rows while paused, and a
+strategy that **raised** in the signals stage gets none for that run; on those
 dates its targets of its latest earlier session are carried forward (same quantities,
 :func:`macroquant.portfolio.book.hold_paused`), so its positions are held, not flattened.
 Idempotency key: ``as_of`` in the window (the three tables and the window's stop events
@@ -46,6 +47,7 @@ from macroquant.portfolio.book import (
     TARGET_COLUMNS,
     BookInputs,
     long_to_wide,
+    silent_strategies,
     size_book,
 )
 
@@ -102,6 +104,8 @@ def read_book_inputs(conn: psycopg.Connection, context: StageContext) -> BookInp
                                        WHERE t.as_of < %s AND st.name = ANY(%s)""",
                               (context.start, sorted(context.trading.stops)))
     paused = sorted(paused_strategies(conn) & set(strategies["name"]))
+    holding = sorted(set(paused) | silent_strategies(signals, list(strategies["name"]),
+                                                     context.sessions))
     held = read_frame(conn, """SELECT st.name AS strategy, i.symbol, t.signal_strength,
                                       t.price, t.instrument_volatility, t.target_quantity
                                FROM targets t JOIN strategies st USING (strategy_id)
@@ -110,7 +114,7 @@ def read_book_inputs(conn: psycopg.Connection, context: StageContext) -> BookInp
                                  AND t.as_of = (SELECT max(p.as_of) FROM targets p
                                                 WHERE p.strategy_id = t.strategy_id
                                                   AND p.as_of < %s)""",
-                      (paused, context.start))
+                      (holding, context.start))
     return BookInputs(
         strategies=strategies, instruments=instruments, signals=signals,
         stop_history=stop_history, paused=paused, held=held,

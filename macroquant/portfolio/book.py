@@ -5,7 +5,8 @@ This is the rule both drivers run: the daily portfolio stage
 (:mod:`macroquant.pipeline.portfolio`, which reads :class:`BookInputs` from PostgreSQL and
 writes the result) and the book backtest (:mod:`macroquant.backtest.book`, which builds
 them in memory). The sizing is :func:`macroquant.portfolio.construction.construct`; then, in
-this order: paused (and failed) strategies hold their last targets (:func:`hold_paused`),
+this order: strategies that did not run on a date — paused, or raised in the signals
+stage (:func:`silent_strategies`) — hold their last targets (:func:`hold_paused`),
 stops zero the targets they hold flat (:func:`stop_book_targets`), the strategies' targets are
 netted per instrument and buffered and rounded to whole lots
 (:func:`~macroquant.portfolio.construction.buffer_targets`).
@@ -53,7 +54,8 @@ class BookInputs:
     window; ``previous``: the last net target quantity per symbol before the window (the
     buffer's start); ``stop_history``: earlier per-strategy targets of strategies with stops
     (:data:`STOP_HISTORY_COLUMNS`); ``paused``: strategies whose last targets are held;
-    ``held``: their target rows of their latest session before the window.
+    ``held``: the target rows of their latest session before the window, for the paused
+    strategies and for those with no signal on some session of the window (they raised).
     """
 
     strategies: pd.DataFrame
@@ -118,8 +120,9 @@ def size_book(data: BookInputs, trading: TradingConfig, sessions: list[date]
         rows.append(long.assign(strategy_id=int(ids[name])))
     targets = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(
         columns=[*TARGET_COLUMNS, "symbol"])
+    holding = set(data.paused) | silent_strategies(signals, names, sessions)
     targets = hold_paused(targets, data.held, {
-        n: (int(ids[n]), universes[n]) for n in data.paused if n in universes},
+        n: (int(ids[n]), universes[n]) for n in sorted(holding) if n in universes},
         window, prices, vol)
     targets["instrument_id"] = targets["symbol"].map(symbol_ids)
     names_by_id = {int(i): n for n, i in ids.items()}
@@ -148,6 +151,20 @@ def size_book(data: BookInputs, trading: TradingConfig, sessions: list[date]
                    sort_keys=True) for _, r in diag.iterrows()])
     return {"targets": targets, "portfolio_targets": book_rows, "diagnostics": diag,
             "stop_events": stop_events}
+
+
+def silent_strategies(signals: pd.DataFrame, names: list[str], sessions: list[date]
+                      ) -> set[str]:
+    """The strategies of ``names`` with no signal row on at least one of ``sessions``: they
+    did not run that day (paused, or they raised in the signals stage). Their last targets
+    are held (:func:`hold_paused`) instead of being read as "no position wanted": a strategy
+    that breaks must not flatten its book by accident."""
+    if not sessions:
+        return set()
+    wanted = pd.DatetimeIndex(pd.to_datetime(sessions))
+    days = pd.to_datetime(signals["as_of"])
+    seen = days[days.isin(wanted)].groupby(signals.loc[days.index, "strategy"]).nunique()
+    return {n for n in names if seen.get(n, 0) < len(wanted)}
 
 
 HELD_COLUMNS = ["signal_strength", "price", "instrument_volatility", "target_quantity"]
