@@ -25,7 +25,7 @@ help:
 	@echo "make test       set up and run the whole test suite"
 	@echo "make airflow    start Airflow (api-server, scheduler, dag-processor) on 127.0.0.1:8080"
 	@echo "make dashboard  start the Streamlit dashboard on 127.0.0.1:8501"
-	@echo "make lint       ruff"
+	@echo "make lint       ruff and the import contract (lint-imports)"
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.11 is required (python3.11 not found)"; exit 1; }
@@ -52,10 +52,12 @@ demo: setup
 
 test: install
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/pytest -n 2 --dist loadfile
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 airflow: setup
 	$(BIN)/python -m macroquant.airflow_local

@@ -37,7 +37,7 @@ from macroquant.config.settings import Settings
 from macroquant.db.bulk import read_frame
 from macroquant.db.connection import read_only_transaction
 from macroquant.errors import MissingInputError
-from macroquant.execution.paper.controls import read_timeline
+from macroquant.execution.paper.control_store import read_timeline
 from macroquant.execution.paper.replay import AccountState, replay_sessions, settle_orders
 from macroquant.features.catalog import compute_features, feature_name
 from macroquant.pipeline.context import StageContext

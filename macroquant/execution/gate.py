@@ -13,13 +13,13 @@ import pandas as pd
 import psycopg
 
 from macroquant.db.bulk import read_frame
+from macroquant.risk.gate_store import record_outcomes
 from macroquant.risk.kill_switch import current_state
 from macroquant.risk.order_gate import (
     GateResult,
     RiskLimits,
     RiskState,
     check_orders,
-    record_outcomes,
 )
 
 

@@ -39,7 +39,7 @@ import psycopg
 from macroquant.db.bulk import copy_rows, read_frame
 from macroquant.db.connection import transaction
 from macroquant.errors import MissingInputError, PathDependencyError, RiskGateError
-from macroquant.execution.paper.controls import (
+from macroquant.execution.paper.control_store import (
     apply_escalations,
     delete_control_events,
     read_timeline,
@@ -55,7 +55,7 @@ from macroquant.execution.paper.replay import (
 )
 from macroquant.execution.paper.simulator import FILL_COLUMNS
 from macroquant.pipeline.context import StageContext
-from macroquant.risk.order_gate import record_outcomes
+from macroquant.risk.gate_store import record_outcomes
 
 
 def _reset_window(conn: psycopg.Connection, start: date, end: date) -> None:

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from macroquant.config.settings import DrawdownConfig
-from macroquant.risk.kill_switch import KillSwitchState
+from macroquant.risk.kill_switch_state import KillSwitchState
 
 DRAWDOWN_ACTOR = "system:drawdown_control"
 DAILY_LOSS_ACTOR = "system:daily_loss_limit"

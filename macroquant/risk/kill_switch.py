@@ -17,29 +17,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from enum import StrEnum
 
 import psycopg
 
 from macroquant.errors import AuthorizationError, MacroQuantError
+from macroquant.risk.kill_switch_state import KillSwitchState
 
 SYSTEM_ACTOR_PREFIX = "system:"
-
-
-class KillSwitchState(StrEnum):
-    """How much trading the kill switch allows (ordered from most to least)."""
-
-    ACTIVE = "ACTIVE"
-    REDUCING = "REDUCING"
-    HALTED = "HALTED"
-
-    @property
-    def severity(self) -> int:
-        """0 for ACTIVE, 1 for REDUCING, 2 for HALTED."""
-        return _SEVERITY[self]
-
-
-_SEVERITY = {KillSwitchState.ACTIVE: 0, KillSwitchState.REDUCING: 1, KillSwitchState.HALTED: 2}
 
 
 @dataclass(frozen=True)

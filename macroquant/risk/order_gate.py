@@ -31,26 +31,23 @@ A limit already breached never blocks an order that reduces the breach. Quantiti
 reduced toward zero to whole lots, never enlarged or flipped.
 
 The only way to obtain an :class:`ApprovedOrder` is this gate; the order management system
-accepts nothing else, so risk cannot be skipped. :func:`record_outcomes` writes every check
+accepts nothing else, so risk cannot be skipped. :func:`macroquant.risk.gate_store.record_outcomes` writes every check
 outcome to ``risk_events`` (subject ``order:<order_ref>``).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import psycopg
 from pydantic import BaseModel, ConfigDict
 
 from macroquant.config.settings import TradingConfig
 from macroquant.errors import RiskGateError
 from macroquant.portfolio.sizing import truncate_to_lot
-from macroquant.risk.kill_switch import KillSwitchState
+from macroquant.risk.kill_switch_state import KillSwitchState
 
 PROPOSED_COLUMNS = ("strategy", "symbol", "quantity", "price", "asset_class")
 OUTCOME_COLUMNS = ["order_ref", "strategy", "symbol", "check_name", "passed", "action",
@@ -384,30 +381,3 @@ def _decide(order: pd.Series, state: RiskState, limits: RiskLimits, book: _Book,
     else:
         passed("lot_size", abs(approved), lot)
     return checks, approved
-
-
-def record_outcomes(conn: psycopg.Connection, run_id: str, as_of: date,
-                    outcomes: pd.DataFrame | GateResult) -> int:
-    """Write every check outcome to ``risk_events`` (subject ``order:<order_ref>``); a
-    re-check of the same order on the same date replaces its earlier outcome. Returns the
-    number of rows written."""
-    frame = outcomes.outcomes if isinstance(outcomes, GateResult) else outcomes
-    if frame.empty:
-        return 0
-    rows = []
-    for r in frame.itertuples(index=False):
-        details = {"strategy": str(r.strategy), "symbol": str(r.symbol), "passed": bool(r.passed)}
-        rows.append((as_of, r.check_name, f"order:{r.order_ref}", r.action,
-                     None if r.limit is None or pd.isna(r.limit) else float(r.limit),
-                     None if r.value is None or pd.isna(r.value) else float(r.value),
-                     json.dumps(details, sort_keys=True), run_id, r.reason))
-    with conn.cursor() as cur:
-        cur.executemany(
-            """INSERT INTO risk_events (as_of, check_name, subject, outcome, limit_value,
-                                        observed_value, details, run_id, reason)
-               VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s)
-               ON CONFLICT (as_of, check_name, subject) DO UPDATE SET
-                   outcome = EXCLUDED.outcome, limit_value = EXCLUDED.limit_value,
-                   observed_value = EXCLUDED.observed_value, details = EXCLUDED.details,
-                   run_id = EXCLUDED.run_id, reason = EXCLUDED.reason""", rows)
-    return len(rows)

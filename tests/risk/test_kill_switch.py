@@ -11,8 +11,9 @@ import pytest
 
 from macroquant.errors import AuthorizationError, MacroQuantError
 from macroquant.risk import kill_switch
+from macroquant.risk.gate_store import record_outcomes
 from macroquant.risk.kill_switch import KillSwitchState
-from macroquant.risk.order_gate import RiskLimits, RiskState, check_orders, record_outcomes
+from macroquant.risk.order_gate import RiskLimits, RiskState, check_orders
 
 T1 = datetime(2012, 10, 5, 21, 0, tzinfo=UTC)
 T2 = datetime(2012, 10, 8, 14, 30, tzinfo=UTC)

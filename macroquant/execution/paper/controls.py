@@ -8,25 +8,23 @@ that session's time** (open for fills, close for new orders), read from
 identical to its first run even when a day inside the window halted the switch, and a
 backfill identical to the same sessions run one by one.
 
-:class:`KillSwitchTimeline` is pure; :func:`read_timeline`, :func:`apply_escalations` and
-:func:`delete_control_events` are the I/O around it.
+:class:`KillSwitchTimeline` and :func:`decide_at_close` are pure; the I/O around them
+(reading the timeline, storing the events, moving the switch) is
+:mod:`macroquant.execution.paper.control_store`.
 """
 
 from __future__ import annotations
 
 import bisect
-import json
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
 import pandas as pd
-import psycopg
 
 from macroquant.calendars import DEFAULT_CALENDAR, session_open_close
 from macroquant.config.settings import RiskConfig
-from macroquant.risk import kill_switch
 from macroquant.risk.drawdown import DAILY_LOSS_ACTOR, DRAWDOWN_ACTOR, drawdown_decision
-from macroquant.risk.kill_switch import KillSwitchState
+from macroquant.risk.kill_switch_state import KillSwitchState
 
 CONTROL_CHECKS = ("drawdown_control", "daily_loss_limit")
 _CHECK_OF_ACTOR = {DRAWDOWN_ACTOR: "drawdown_control", DAILY_LOSS_ACTOR: "daily_loss_limit"}
@@ -56,14 +54,6 @@ class KillSwitchTimeline:
         self.times.insert(position, moment)
         self.states.insert(position, state)
         return True
-
-
-def read_timeline(conn: psycopg.Connection) -> KillSwitchTimeline:
-    """Every recorded transition, in the order of their ``at`` (ties: recording order)."""
-    rows = conn.execute("""SELECT at, state FROM kill_switch_history
-                           ORDER BY at, event_id""").fetchall()
-    return KillSwitchTimeline([row[0] for row in rows],
-                              [KillSwitchState(row[1]) for row in rows])
 
 
 def session_times(days: list[date], calendar: str = DEFAULT_CALENDAR) -> pd.DataFrame:
@@ -122,30 +112,3 @@ def decide_at_close(day: date, close: datetime, equity: float, previous_equity: 
             f"drawdown {-decision.drawdown:.1%} beyond {risk.drawdown.reduce_at:.1%}: "
             f"positions scaled to {decision.scale:.0%}", details=details))
     return decision.scale, events
-
-
-def delete_control_events(conn: psycopg.Connection, start: date) -> None:
-    """Remove the controls' ``risk_events`` from ``start`` on (the window is replayed).
-    Kill-switch history is never deleted: a rerun finds its own escalations there."""
-    conn.execute("""DELETE FROM risk_events WHERE as_of >= %s AND subject = 'portfolio'
-                    AND check_name = ANY(%s)""", (start, list(CONTROL_CHECKS)))
-
-
-def apply_escalations(conn: psycopg.Connection, events: list[ControlEvent],
-                      run_id: str) -> None:
-    """Store the controls' events in ``risk_events`` and move the kill switch for each
-    escalation newly in effect (``halt``/``reduce``, idempotent, never toward ACTIVE)."""
-    for event in events:
-        if event.escalate_to is KillSwitchState.HALTED:
-            kill_switch.halt(conn, reason=event.reason, actor=event.actor, at=event.at,
-                             as_of=event.as_of)
-        elif event.escalate_to is KillSwitchState.REDUCING:
-            kill_switch.reduce(conn, reason=event.reason, actor=event.actor, at=event.at,
-                               as_of=event.as_of)
-    rows = [(e.as_of, e.check_name, "portfolio", e.outcome, e.limit_value, e.observed_value,
-             json.dumps(e.details, sort_keys=True), run_id, e.reason) for e in events]
-    with conn.cursor() as cur:
-        cur.executemany(
-            """INSERT INTO risk_events (as_of, check_name, subject, outcome, limit_value,
-                                        observed_value, details, run_id, reason)
-               VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s)""", rows)

@@ -33,7 +33,7 @@ from macroquant.execution.paper.controls import (
 )
 from macroquant.execution.paper.simulator import FILL_COLUMNS, PaperBroker
 from macroquant.portfolio.sizing import round_to_lot, truncate_to_lot
-from macroquant.risk.kill_switch import KillSwitchState
+from macroquant.risk.kill_switch_state import KillSwitchState
 from macroquant.risk.order_gate import RiskLimits, RiskState, check_orders
 
 ORDER_COLUMNS = ["client_order_id", "as_of", "instrument_id", "side", "quantity", "broker",
