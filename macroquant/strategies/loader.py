@@ -160,10 +160,36 @@ def load_strategy_file(path: Path) -> LoadedStrategy:
     return LoadedStrategy(config=config, source_file=str(path), strategy=strategy)
 
 
-def load_strategies(directory: Path) -> list[LoadedStrategy]:
-    """Every enabled strategy in ``directory`` (``*.yaml``/``*.yml``), sorted by name.
+# A strategy file's blocks that only the one-strategy research backtest reads; in the book
+# (the strategies folder, traded by the daily run and replayed by the book backtest) these
+# settings belong to the trading configuration, so a file that sets them is refused rather
+# than silently acting on one path only.
+RESEARCH_ONLY_FIELDS = {
+    "sizing": "the book sizes every strategy with the trading configuration's `portfolio` "
+              "section (volatility target, allocation, buffer)",
+    "execution": "the book's fills and costs are the trading configuration's `broker` "
+                 "section (commission_bps, slippage_bps)",
+}
 
-    Any invalid file stops the load: nothing runs on a half-valid configuration.
+
+def check_book_file(item: LoadedStrategy) -> None:
+    """Refuse a book strategy file that sets a research-only block (see
+    :data:`RESEARCH_ONLY_FIELDS`), naming the file, the field and where it lives now."""
+    for name, where in RESEARCH_ONLY_FIELDS.items():
+        if name in item.config.model_fields_set:
+            raise ConfigError(item.source_file, name,
+                              f"acts only in a one-strategy backtest (`macroquant backtest "
+                              f"FILE`); {where}. Remove it from this file, or keep the file "
+                              "outside the strategies folder for research")
+
+
+def load_strategies(directory: Path) -> list[LoadedStrategy]:
+    """Every enabled strategy in ``directory`` (``*.yaml``/``*.yml``), sorted by name: the
+    book the daily run trades and the book backtest replays.
+
+    Any invalid file stops the load: nothing runs on a half-valid configuration. A file
+    with a research-only block (``sizing:``, ``execution:``) is invalid here
+    (:func:`check_book_file`).
     """
     files = sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
     if not files:
@@ -177,4 +203,6 @@ def load_strategies(directory: Path) -> list[LoadedStrategy]:
     if weights > 1 + 1e-9:
         raise ConfigError(str(directory), "weight",
                           f"enabled strategies' weights add up to {weights:.3f} > 1")
+    for item in loaded:
+        check_book_file(item)
     return sorted((s for s in loaded if s.config.enabled), key=lambda s: s.config.name)
