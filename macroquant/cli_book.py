@@ -73,6 +73,19 @@ def _print_parity(parity: Any) -> None:
     print("  equal" if parity.equal else "  DIFFERENT")
 
 
+def budget_of(result: Any, settings: Settings) -> Any:
+    """The run's volatility budget (:mod:`macroquant.reports.risk_target`)."""
+    from macroquant.config.settings import load_trading_config
+    from macroquant.reports.risk_target import volatility_budget
+
+    portfolio = load_trading_config(settings.config_path).portfolio
+    return volatility_budget(
+        target=portfolio.annual_volatility_target,
+        max_portfolio_scale=portfolio.max_portfolio_scale, diagnostics=result.diagnostics,
+        daily_returns=result.performance["daily_return"], risk_events=result.risk_events,
+        strengths=result.signals["strength"])
+
+
 def cmd_book_backtest(args: argparse.Namespace, settings: Settings) -> int:
     """Replay the book over ``--start``..``--end``; print a summary; optionally compare
     with the paper account, store the run and write JSON."""
@@ -91,9 +104,14 @@ def cmd_book_backtest(args: argparse.Namespace, settings: Settings) -> int:
     print(f"  equity {result.capital:,.2f} -> {final:,.2f}; sharpe {metrics['sharpe']:.3f}, "
           f"max drawdown {metrics['max_drawdown']:.2%}, annual volatility "
           f"{metrics['annual_volatility']:.2%}")
+    for line in budget_of(result, settings).lines():
+        print(f"  {line}")
     for name, error in sorted(result.errors.items()):
         print(f"  strategy {name} raised: {error}", file=sys.stderr)
     payload = book_json(result)
+    from macroquant.backtest.store import json_safe
+
+    payload["volatility_budget"] = json_safe(vars(budget_of(result, settings)))
     code = 1 if result.errors else 0
     if args.compare_account:
         with transaction(url) as conn:

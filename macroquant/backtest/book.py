@@ -13,8 +13,8 @@ portfolio   :func:`macroquant.portfolio.book.size_book` (allocation, diversifica
             multiplier, volatility scaling, paused-hold, stops, buffering, lots)
 risk        :func:`macroquant.risk.limits.decide_limits`
 orders      :func:`macroquant.execution.paper.replay.replay_sessions` (order proposal,
-            pre-trade gate, fills and costs, drawdown control, daily loss limit,
-            kill switch, accounting)
+            pre-trade gate, fills and costs at raw prices, splits and dividends,
+            drawdown control, daily loss limit, kill switch, accounting)
 ==========  ==================================================================
 
 The account starts fresh: ``trading_capital`` in cash, no position, no earlier signal or
@@ -41,7 +41,12 @@ from macroquant.execution.paper.control_store import read_timeline
 from macroquant.execution.paper.replay import AccountState, replay_sessions, settle_orders
 from macroquant.features.catalog import compute_features, feature_name
 from macroquant.pipeline.context import StageContext
-from macroquant.pipeline.orders import read_instruments, read_last_closes, read_session_bars
+from macroquant.pipeline.orders import (
+    read_corporate_actions,
+    read_instruments,
+    read_last_closes,
+    read_session_bars,
+)
 from macroquant.pipeline.portfolio import lookback_start, read_adjusted_closes
 from macroquant.pipeline.signals import check_data_gate, generate_signals, load_market_panels
 from macroquant.portfolio.book import BookInputs, size_book
@@ -57,7 +62,8 @@ class BookBacktest:
     """What a book backtest produced, in the daily tables' shapes: ``signals``,
     ``targets``, ``portfolio_targets`` (with ``approved_quantity``), ``diagnostics``,
     ``risk_events`` (limits and stops), ``orders``, ``trades``, ``positions``,
-    ``performance`` (scope ``portfolio``), the order gate's ``gate_outcomes`` and the
+    ``performance`` (scope ``portfolio``), ``account_actions`` (splits and dividends on held
+    positions), the order gate's ``gate_outcomes`` and the
     controls' events; ``errors``: the strategies that raised; ``symbols``: instrument_id →
     symbol."""
 
@@ -73,6 +79,7 @@ class BookBacktest:
     trades: pd.DataFrame
     positions: pd.DataFrame
     performance: pd.DataFrame
+    account_actions: pd.DataFrame
     gate_outcomes: list[tuple[date, pd.DataFrame]]
     control_events: list
     errors: dict[str, str]
@@ -122,22 +129,24 @@ def run_book_backtest(settings: Settings, start: date, end: date, *,
         check_data_gate(conn, context)
         paused = paused_strategies(conn)
         running = [s for s in strategies if s.config.name not in paused]
-        result, instrument_ids = generate_signals(conn, context, running)
+        result, _ = generate_signals(conn, context, running)
         instruments = read_instruments(conn)
         raw, adjusted, _ = load_market_panels(conn, end, with_bars=False)
         closes = read_adjusted_closes(conn, lookback_start(context), end)
         opening = AccountState.fresh(trading.trading_capital, read_last_closes(conn, start),
                                      read_timeline(conn))
-    return _replay_book(context, strategies, sorted(paused), result, instrument_ids,
-                        instruments, raw, adjusted, closes, bars, opening, window)
+        actions = read_corporate_actions(conn, start, end)
+    return _replay_book(context, strategies, sorted(paused), result, instruments, raw,
+                        adjusted, closes, (bars, actions), opening, window)
 
 
 def _replay_book(context: StageContext, strategies: list, paused: list[str], result,
-                 instrument_ids: dict[str, int], instruments: pd.DataFrame,
-                 raw: pd.DataFrame, adjusted: pd.DataFrame, closes: pd.DataFrame,
-                 bars: pd.DataFrame, opening: AccountState,
-                 window: pd.DatetimeIndex) -> BookBacktest:
-    """Features → portfolio → risk → orders in memory, from what the signals produced."""
+                 instruments: pd.DataFrame, raw: pd.DataFrame, adjusted: pd.DataFrame,
+                 closes: pd.DataFrame, market: tuple[pd.DataFrame, pd.DataFrame],
+                 opening: AccountState, window: pd.DatetimeIndex) -> BookBacktest:
+    """Features → portfolio → risk → orders in memory, from what the signals produced;
+    ``market``: the window's raw bars and corporate actions."""
+    bars, actions = market
     trading = context.trading
     symbols = instruments["symbol"]
     volatility_name = feature_name("return_volatility", trading.portfolio.volatility_span)
@@ -168,7 +177,8 @@ def _replay_book(context: StageContext, strategies: list, paused: list[str], res
                .sort_values(["as_of", "instrument_id"]).reset_index(drop=True))
     approved, limit_events = decide_limits(targets, context.sessions, trading)
     replay = replay_sessions(context.sessions, trading, opening, instruments,
-                             bars, approved[["as_of", "instrument_id", "approved_quantity"]])
+                             bars, approved[["as_of", "instrument_id", "approved_quantity"]],
+                             actions)
     stop_events = sized["stop_events"].drop(columns=["run_id", "details"])
     events = pd.concat([e for e in (limit_events, stop_events) if not e.empty],
                        ignore_index=True) if len(limit_events) + len(stop_events) else \
@@ -179,7 +189,8 @@ def _replay_book(context: StageContext, strategies: list, paused: list[str], res
         diagnostics=sized["diagnostics"], risk_events=events,
         orders=settle_orders(replay["orders"], replay["order_updates"])[0].reset_index(),
         trades=replay["trades"], positions=replay["positions"],
-        performance=replay["performance"], gate_outcomes=replay["gate_outcomes"],
+        performance=replay["performance"], account_actions=replay["account_actions"],
+        gate_outcomes=replay["gate_outcomes"],
         control_events=replay["control_events"], errors=dict(result.errors), symbols=symbols)
 
 

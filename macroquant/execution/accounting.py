@@ -43,3 +43,42 @@ def apply_fills(book: pd.DataFrame, fills: pd.DataFrame) -> pd.DataFrame:
     out.loc[delta.index, "quantity"] = new_q
     out.loc[delta.index, "average_cost"] = new_avg
     return out[out["quantity"] != 0]
+
+
+ACTION_ENTRY_COLUMNS = ["as_of", "instrument_id", "action", "value", "quantity_before",
+                        "quantity_after", "cash"]
+
+
+def apply_corporate_actions(book: pd.DataFrame, actions: pd.DataFrame, as_of: object
+                            ) -> tuple[pd.DataFrame, float, pd.DataFrame]:
+    """The book after the corporate actions whose ex-date is ``as_of``, applied to the
+    positions held at the previous close (before that session's fills).
+
+    ``actions``: ``instrument_id, action ('split'|'dividend'), value`` (the split ratio
+    new/old shares, or the cash dividend per share). A dividend credits
+    ``quantity × value`` (a short position pays it); a split multiplies the quantity by
+    the ratio and divides the average cost by it (the position's cost is unchanged).
+    Dividends are applied before a split of the same day (their amount is per share as
+    traded before the ex-date). Returns ``(book, cash received, one entry per action on
+    a held position)`` (:data:`ACTION_ENTRY_COLUMNS`).
+    """
+    held = actions[actions["instrument_id"].isin(book.index)]
+    if held.empty:
+        return book, 0.0, pd.DataFrame(columns=ACTION_ENTRY_COLUMNS)
+    out = book.copy()
+    cash, entries = 0.0, []
+    for kind in ("dividend", "split"):
+        for row in held[held["action"] == kind].itertuples(index=False):
+            quantity = float(out.at[row.instrument_id, "quantity"])
+            value = float(row.value)
+            if kind == "dividend":
+                received, after = quantity * value, quantity
+            else:
+                received, after = 0.0, quantity * value
+                out.at[row.instrument_id, "quantity"] = after
+                out.at[row.instrument_id, "average_cost"] /= value
+            cash += received
+            entries.append({"as_of": as_of, "instrument_id": row.instrument_id,
+                            "action": kind, "value": value, "quantity_before": quantity,
+                            "quantity_after": after, "cash": received})
+    return out, cash, pd.DataFrame(entries, columns=ACTION_ENTRY_COLUMNS)

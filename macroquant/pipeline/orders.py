@@ -9,7 +9,9 @@ at least a lot and ``min_order_notional``; deterministic ``client_order_id``; ev
 passes the pre-trade gate :func:`macroquant.risk.order_gate.check_orders` right before it
 is sent — a rejected order is stored ``rejected`` with the gate's reason, a reduced one with
 the approved quantity — and the gate's check outcomes go to ``risk_events``), ``trades``
-(fills), ``positions`` (end-of-day snapshot), ``performance`` (scope ``'portfolio'``).
+(fills), ``positions`` (end-of-day snapshot), ``performance`` (scope ``'portfolio'``),
+``account_actions`` (splits and dividends applied to held positions, from
+``corporate_actions``).
 Idempotency key: sessions from ``start`` on. The window's rows are deleted and orders
 created earlier but filled inside the window are reset to ``submitted`` before the replay.
 A window is refused if state exists after its end (later dates depend on it).
@@ -39,6 +41,7 @@ import psycopg
 from macroquant.db.bulk import copy_rows, read_frame
 from macroquant.db.connection import transaction
 from macroquant.errors import MissingInputError, PathDependencyError, RiskGateError
+from macroquant.execution.accounting import ACTION_ENTRY_COLUMNS
 from macroquant.execution.paper.control_store import (
     apply_escalations,
     delete_control_events,
@@ -82,6 +85,7 @@ def _reset_window(conn: psycopg.Connection, start: date, end: date) -> None:
                  (start, start, HALT_CANCEL_REASON))
     delete_control_events(conn, start)
     conn.execute("DELETE FROM positions WHERE as_of >= %s", (start,))
+    conn.execute("DELETE FROM account_actions WHERE as_of >= %s", (start,))
     conn.execute("DELETE FROM performance WHERE scope = 'portfolio' AND as_of >= %s", (start,))
 
 
@@ -111,6 +115,15 @@ def read_session_bars(conn: psycopg.Connection, start: date, end: date) -> pd.Da
     """Raw ``open, close`` of every bar from ``start`` to ``end`` (fills and marks)."""
     return read_frame(conn, """SELECT trade_date, instrument_id, open, close FROM market_data
                                WHERE trade_date BETWEEN %s AND %s""", (start, end))
+
+
+def read_corporate_actions(conn: psycopg.Connection, start: date, end: date) -> pd.DataFrame:
+    """Splits and cash dividends with an ex-date from ``start`` to ``end``
+    (``ex_date, instrument_id, action, value``)."""
+    return read_frame(conn, """SELECT c.ex_date, i.instrument_id, c.action, c.value
+                               FROM corporate_actions c JOIN instruments i USING (symbol)
+                               WHERE c.ex_date BETWEEN %s AND %s
+                               ORDER BY c.ex_date, i.instrument_id, c.action""", (start, end))
 
 
 def read_last_closes(conn: psycopg.Connection, before: date) -> pd.Series:
@@ -163,7 +176,7 @@ def run(context: StageContext) -> dict[str, int]:
                                        FROM portfolio_targets WHERE as_of BETWEEN %s AND %s""",
                               window)
         results = replay_sessions(context.sessions, config, state, instruments, bars,
-                                  approved)
+                                  approved, read_corporate_actions(conn, *window))
         apply_escalations(conn, results.pop("control_events"), context.run_id)
         _store(conn, results)
         for day, outcomes in results.pop("gate_outcomes"):
@@ -219,3 +232,4 @@ def _store(conn: psycopg.Connection, results: dict[str, pd.DataFrame]) -> None:
     copy_rows(conn, "trades", results["trades"], FILL_COLUMNS)
     copy_rows(conn, "positions", results["positions"], POSITION_COLUMNS)
     copy_rows(conn, "performance", results["performance"], PERFORMANCE_COLUMNS)
+    copy_rows(conn, "account_actions", results["account_actions"], ACTION_ENTRY_COLUMNS)

@@ -80,19 +80,25 @@ def test_fills_are_next_open_with_configured_costs(loaded_settings):
 
 
 def test_positions_reconcile_with_trades_and_cash(loaded_settings):
+    """Positions are the fills' sums; cash is capital - what the fills cost + dividends."""
     run_pipeline(START, END, "t3", loaded_settings)
     with psycopg.connect(loaded_settings.database_url) as conn:
         trades = read_frame(conn, "SELECT * FROM trades")
         positions = read_frame(conn, "SELECT * FROM positions WHERE as_of = %s", (END,))
         last = read_frame(conn, "SELECT * FROM performance WHERE scope = 'portfolio' "
                                 "AND as_of = %s", (END,)).iloc[0]
+        income = conn.execute("SELECT coalesce(sum(cash), 0) FROM account_actions "
+                              "WHERE action = 'dividend'").fetchone()[0]
+        splits = conn.execute("SELECT count(*) FROM account_actions "
+                              "WHERE action = 'split'").fetchone()[0]
+    assert splits == 0      # so positions are the trades' sums
     signed = trades["quantity"].where(trades["side"] == "buy", -trades["quantity"]).astype(float)
     from_trades = signed.groupby(trades["instrument_id"]).sum()
     from_trades = from_trades[from_trades != 0].sort_index()
     held = positions.set_index("instrument_id")["quantity"].astype(float).sort_index()
     pd.testing.assert_series_equal(from_trades, held, check_names=False)
     cash = 1_000_000 - float((signed * trades["price"].astype(float)).sum()) \
-        - float(trades["commission"].astype(float).sum())
+        - float(trades["commission"].astype(float).sum()) + float(income)
     assert float(last["cash"]) == pytest.approx(cash, rel=1e-12)
     equity = cash + float(positions["market_value"].astype(float).sum())
     assert float(last["equity"]) == pytest.approx(equity, rel=1e-12)

@@ -22,7 +22,12 @@ import numpy as np
 import pandas as pd
 
 from macroquant.config.settings import TradingConfig
-from macroquant.execution.accounting import apply_fills, cash_change
+from macroquant.execution.accounting import (
+    ACTION_ENTRY_COLUMNS,
+    apply_corporate_actions,
+    apply_fills,
+    cash_change,
+)
 from macroquant.execution.costs import CostModel
 from macroquant.execution.order_ids import client_order_id
 from macroquant.execution.paper.controls import (
@@ -130,18 +135,24 @@ def propose_orders(day: date, target: pd.Series, scale: float, book: pd.DataFram
 
 
 def replay_sessions(sessions: list[date], config: TradingConfig, state: AccountState,
-                    instruments: pd.DataFrame, bars: pd.DataFrame, approved: pd.DataFrame
-                    ) -> dict[str, Any]:
+                    instruments: pd.DataFrame, bars: pd.DataFrame, approved: pd.DataFrame,
+                    actions: pd.DataFrame | None = None) -> dict[str, Any]:
     """Replay ``sessions`` on the paper broker from ``state``: for each session D the
     orders sent after D-1's close fill at D's open, the book is marked at D's close, the
     controls decide, and the orders for D's approved targets go through the pre-trade gate.
 
     ``instruments``: indexed by instrument_id (``symbol, lot_size, asset_class``);
     ``bars``: ``trade_date, instrument_id, open, close`` (raw prices) of the sessions;
-    ``approved``: ``as_of, instrument_id, approved_quantity`` (the risk stage's).
+    ``approved``: ``as_of, instrument_id, approved_quantity`` (the risk stage's);
+    ``actions``: the corporate actions of the sessions (``ex_date, instrument_id, action,
+    value``): on its ex-date, before the open, a split adjusts the position held (and the
+    last close it is marked at) and a dividend credits cash
+    (:func:`~macroquant.execution.accounting.apply_corporate_actions`). Orders sent the
+    evening before a split are not adjusted (their quantity is as sent).
     Returns frames ``orders`` (:data:`ORDER_COLUMNS` + ``reason``), ``order_updates``
     (later status changes of orders sent before the window), ``trades``, ``positions``,
-    ``performance`` and the lists ``gate_outcomes`` (per day) and ``control_events``.
+    ``performance``, ``account_actions`` (:data:`ACTION_ENTRY_COLUMNS`) and the lists
+    ``gate_outcomes`` (per day) and ``control_events``.
     """
     broker = PaperBroker(CostModel(config.broker.commission_bps, config.broker.slippage_bps))
     bars_by_day = {d: g.set_index("instrument_id")[["open", "close"]].astype(float)
@@ -157,27 +168,43 @@ def replay_sessions(sessions: list[date], config: TradingConfig, state: AccountS
     limits = RiskLimits.from_config(config)
     empty_bars = pd.DataFrame(columns=["open", "close"], dtype=float)
     times = session_times(sessions)
+    if actions is None:
+        actions = pd.DataFrame(columns=["ex_date", "instrument_id", "action", "value"])
+    actions_by_day = {d: g for d, g in actions.groupby("ex_date")}
+    entries: list[pd.DataFrame] = []
+    no_fills = pd.DataFrame(columns=FILL_COLUMNS)
 
     for day in sessions:
         day_bars = bars_by_day.get(day, empty_bars)
-        if timeline.state_at(times.at[day, "open"]) is KillSwitchState.HALTED:
+        if day in actions_by_day:
+            book, received, applied = apply_corporate_actions(book, actions_by_day[day], day)
+            cash += received
+            entries.append(applied)
+            splits = actions_by_day[day].query("action == 'split'")
+            ratio = pd.Series(splits["value"].to_numpy(float),
+                              index=splits["instrument_id"].to_numpy())
+            last_close = last_close.div(ratio.reindex(last_close.index).fillna(1.0))
+        if (not open_orders.empty
+                and timeline.state_at(times.at[day, "open"]) is KillSwitchState.HALTED):
             updates.append(pd.DataFrame({
                 "client_order_id": open_orders["client_order_id"], "status": "cancelled",
                 "status_date": day, "filled_quantity": 0.0, "average_fill_price": np.nan,
                 "reason": HALT_CANCEL_REASON}))
             open_orders = open_orders.iloc[0:0]
-        filled, unfilled = broker.fill_market_orders(open_orders, day_bars, day)
-        fills.append(filled)
-        updates.append(pd.DataFrame({
-            "client_order_id": [*filled["client_order_id"], *unfilled["client_order_id"]],
-            "status": ["filled"] * len(filled) + ["expired"] * len(unfilled),
-            "status_date": day,
-            "filled_quantity": [*filled["quantity"], *[0.0] * len(unfilled)],
-            "average_fill_price": [*filled["price"], *[np.nan] * len(unfilled)],
-            "reason": "",
-        }))
-        cash += cash_change(filled)
-        book = apply_fills(book, filled)
+        filled = no_fills
+        if not open_orders.empty:
+            filled, unfilled = broker.fill_market_orders(open_orders, day_bars, day)
+            fills.append(filled)
+            updates.append(pd.DataFrame({
+                "client_order_id": [*filled["client_order_id"], *unfilled["client_order_id"]],
+                "status": ["filled"] * len(filled) + ["expired"] * len(unfilled),
+                "status_date": day,
+                "filled_quantity": [*filled["quantity"], *[0.0] * len(unfilled)],
+                "average_fill_price": [*filled["price"], *[np.nan] * len(unfilled)],
+                "reason": "",
+            }))
+            cash += cash_change(filled)
+            book = apply_fills(book, filled)
         last_close = day_bars["close"].combine_first(last_close)
 
         marks = last_close.reindex(book.index)
@@ -207,15 +234,19 @@ def replay_sessions(sessions: list[date], config: TradingConfig, state: AccountS
         if switch is KillSwitchState.HALTED:   # nothing is sent from this close on
             open_orders = open_orders.iloc[0:0]
             continue
-        proposed = propose_orders(day, targets_by_day.get(day, pd.Series(dtype=float)),
-                                    scale, book, instruments, last_close,
-                                    config.portfolio.min_order_notional)
-        if not proposed.empty:
-            decided, outcomes = gate_orders(day, proposed, instruments, book, last_close,
-                                      new_equity, switch, limits)
-            gate_outcomes.append((day, outcomes))
-        else:
-            decided = proposed.assign(status="submitted", reason="", status_date=day)
+        target = targets_by_day.get(day)
+        if (target is None or target.empty) and book.empty:
+            open_orders = open_orders.iloc[0:0]       # nothing wanted, nothing held
+            continue
+        proposed = propose_orders(day, pd.Series(dtype=float) if target is None else target,
+                                  scale, book, instruments, last_close,
+                                  config.portfolio.min_order_notional)
+        if proposed.empty:
+            open_orders = open_orders.iloc[0:0]
+            continue
+        decided, outcomes = gate_orders(day, proposed, instruments, book, last_close,
+                                        new_equity, switch, limits)
+        gate_outcomes.append((day, outcomes))
         orders.append(decided.assign(as_of=day, broker=broker.name, filled_quantity=0.0,
                                      average_fill_price=np.nan))
         open_orders = decided.loc[decided["status"] == "submitted", proposed.columns]
@@ -230,6 +261,7 @@ def replay_sessions(sessions: list[date], config: TradingConfig, state: AccountS
         "trades": frame(fills, FILL_COLUMNS),
         "positions": frame(positions, POSITION_COLUMNS),
         "performance": pd.DataFrame(performance, columns=PERFORMANCE_COLUMNS),
+        "account_actions": frame(entries, ACTION_ENTRY_COLUMNS),
         "gate_outcomes": gate_outcomes,
         "control_events": control_events,
     }
