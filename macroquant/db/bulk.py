@@ -29,13 +29,21 @@ def _csv_payload(frame: pd.DataFrame, columns: Sequence[str]) -> str:
 
 
 def copy_rows(
-    conn: psycopg.Connection, table: str, frame: pd.DataFrame, columns: Sequence[str]
+    conn: psycopg.Connection, table: str, frame: pd.DataFrame, columns: Sequence[str],
+    *, text_columns: Sequence[str] = (),
 ) -> int:
-    """COPY ``frame[columns]`` into ``table``; return the number of rows written."""
+    """COPY ``frame[columns]`` into ``table``; return the number of rows written.
+
+    An empty field is NULL, except in ``text_columns``, where it is the empty string
+    (COPY's ``FORCE_NOT_NULL``)."""
     if frame.empty:
         return 0
-    statement = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(
-        sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
+    options = sql.SQL("FORMAT csv")
+    if text_columns:
+        options = sql.SQL("FORMAT csv, FORCE_NOT_NULL ({})").format(
+            sql.SQL(", ").join(map(sql.Identifier, text_columns)))
+    statement = sql.SQL("COPY {} ({}) FROM STDIN WITH ({})").format(
+        sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns)), options
     )
     with conn.cursor() as cur, cur.copy(statement) as copy:
         copy.write(_csv_payload(frame, columns))

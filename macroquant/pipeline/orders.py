@@ -214,21 +214,32 @@ def run_live(context: StageContext, clock: Callable[[], datetime]) -> dict[str, 
 
 
 def _store(conn: psycopg.Connection, results: dict[str, pd.DataFrame]) -> None:
+    """Write the replay's results with COPY and one set-based update: the window's orders
+    (final status and reason), the later status of orders sent before the window, fills,
+    positions, performance and the corporate actions applied."""
     orders, earlier = settle_orders(results["orders"], results["order_updates"])
-    copy_rows(conn, "orders", orders.reset_index(), ORDER_COLUMNS)
-    if "reason" in orders.columns:   # COPY csv reads '' as NULL: reasons go in separately
-        explained = orders.loc[orders["reason"].fillna("") != "", "reason"]
-        with conn.cursor() as cur:
-            cur.executemany("UPDATE orders SET reason = %s WHERE client_order_id = %s",
-                            [(r, i) for i, r in explained.items()])
-    for order_id, row in earlier.iterrows():
-        conn.execute("""UPDATE orders SET status = %s, status_date = %s, filled_quantity = %s,
-                               average_fill_price = %s,
-                               reason = CASE WHEN %s = '' THEN reason ELSE %s END
-                        WHERE client_order_id = %s""",
-                     (row["status"], row["status_date"], row["filled_quantity"],
-                      None if pd.isna(row["average_fill_price"]) else row["average_fill_price"],
-                      row["reason"] or "", row["reason"] or "", order_id))
+    orders = orders.reset_index()
+    if "reason" not in orders.columns:
+        orders["reason"] = ""
+    orders["reason"] = orders["reason"].fillna("")
+    copy_rows(conn, "orders", orders, [*ORDER_COLUMNS, "reason"], text_columns=["reason"])
+    if not earlier.empty:
+        conn.execute("""CREATE TEMP TABLE _order_updates (
+                             client_order_id text PRIMARY KEY, status text, status_date date,
+                             filled_quantity double precision,
+                             average_fill_price double precision, reason text)
+                         ON COMMIT DROP""")
+        copy_rows(conn, "_order_updates", earlier.reset_index().assign(
+            reason=earlier["reason"].fillna("").to_numpy()),
+            ["client_order_id", "status", "status_date", "filled_quantity",
+             "average_fill_price", "reason"], text_columns=["reason"])
+        conn.execute("""UPDATE orders o SET status = u.status, status_date = u.status_date,
+                                filled_quantity = u.filled_quantity,
+                                average_fill_price = u.average_fill_price,
+                                reason = CASE WHEN u.reason = '' THEN o.reason
+                                              ELSE u.reason END
+                         FROM _order_updates u
+                         WHERE o.client_order_id = u.client_order_id""")
     copy_rows(conn, "trades", results["trades"], FILL_COLUMNS)
     copy_rows(conn, "positions", results["positions"], POSITION_COLUMNS)
     copy_rows(conn, "performance", results["performance"], PERFORMANCE_COLUMNS)
