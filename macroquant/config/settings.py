@@ -193,6 +193,17 @@ class BrokerConfig(_Strict):
                     "`macroquant secrets`")
     commission_bps: float = Field(1.0, ge=0, le=500)
     slippage_bps: float = Field(2.0, ge=0, le=500)
+    execution_price: Literal["next_open", "next_close"] = Field(
+        "next_open", description="when an order sent after a session's close fills in the "
+        "paper account and the book backtest: the next session's open or its close")
+
+    @model_validator(mode="after")
+    def _live_brokers_fill_at_the_open(self) -> BrokerConfig:
+        if self.name != "paper" and self.execution_price != "next_open":
+            raise ValueError(f"execution_price {self.execution_price} is simulated by the "
+                             f"paper broker only; broker {self.name} sends market orders "
+                             "that fill at the next open (set next_open)")
+        return self
 
 
 class TradingConfig(_Strict):

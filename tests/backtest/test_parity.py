@@ -18,9 +18,9 @@ import yaml
 
 from macroquant.backtest.book import compare_with_account, read_account, run_book_backtest
 from macroquant.cli import main
-from macroquant.config.settings import INCLUDE_DIR
+from macroquant.config.settings import INCLUDE_DIR, load_trading_config
 from macroquant.db.connection import transaction
-from macroquant.errors import MissingInputError
+from macroquant.errors import ConfigError, MissingInputError
 from macroquant.pipeline.ingest import load_sample_history
 from macroquant.pipeline.runner import run_pipeline
 from tests.conftest import make_settings
@@ -137,3 +137,34 @@ def test_the_cli_compares_a_window_with_the_account(tmp_path, loaded_settings, m
     assert stored[0] == len(payload["fills"]) > 0
     assert main(["backtest", "--start", str(start)]) == 1
     assert "needs --start and --end" in capsys.readouterr().err
+
+
+def test_next_close_execution_fills_at_the_close_in_both_drivers(tmp_path, loaded_db_url):
+    config = yaml.safe_load((INCLUDE_DIR / "macroquant.yaml").read_text())
+    config["broker"]["execution_price"] = "next_close"
+    path = tmp_path / "trading.yaml"
+    path.write_text(yaml.safe_dump(config))
+    settings = make_settings(tmp_path, loaded_db_url, config_path=path)
+    start, end = date(2012, 10, 1), date(2012, 11, 30)
+    run_pipeline(start, end, "close", settings)
+    result, account, parity = _parity(settings, start, end)
+    assert parity.equal, parity
+    fills = account["trades"]
+    assert len(fills) > 20
+    with transaction(settings.database_url) as conn:
+        bars = conn.execute("""SELECT count(*) FROM trades t JOIN market_data m
+                               ON m.instrument_id = t.instrument_id
+                              AND m.trade_date = t.trade_date
+                               WHERE t.price_field = 'close'
+                                 AND abs(t.reference_price - m.close) < 1e-12""").fetchone()
+    assert bars[0] == len(fills)          # every fill at its day's close
+
+
+def test_a_live_broker_cannot_be_told_to_fill_at_the_close(tmp_path):
+    config = yaml.safe_load((INCLUDE_DIR / "macroquant.yaml").read_text())
+    config["broker"].update(name="alpaca", execution_price="next_close")
+    path = tmp_path / "trading.yaml"
+    path.write_text(yaml.safe_dump(config))
+    with pytest.raises(ConfigError, match="execution_price next_close is simulated by the "
+                                          "paper broker only"):
+        load_trading_config(path)

@@ -34,6 +34,14 @@ def test_fill_at_open_with_slippage_and_commission_by_hand():
                                                + 1000 * 1.249375 - 1000 * 1.249375 * 1e-3)
 
 
+def test_fill_at_close_when_configured():
+    bars = pd.DataFrame({"open": [100.0], "close": [101.0]}, index=[1])
+    fills, _ = BROKER.fill_market_orders(_orders([("o1", 1, "sell", 10.0)]), bars, "d",
+                                         at="close")
+    assert fills.loc[0, "price_field"] == "close"
+    assert fills.loc[0, "price"] == pytest.approx(101.0 * (1 - 5e-4))
+
+
 def test_average_cost_adds_reduces_and_flips():
     book = pd.DataFrame({"quantity": [10.0], "average_cost": [100.0]}, index=[1])
     def fill(side, q, p):

@@ -138,8 +138,9 @@ def replay_sessions(sessions: list[date], config: TradingConfig, state: AccountS
                     instruments: pd.DataFrame, bars: pd.DataFrame, approved: pd.DataFrame,
                     actions: pd.DataFrame | None = None) -> dict[str, Any]:
     """Replay ``sessions`` on the paper broker from ``state``: for each session D the
-    orders sent after D-1's close fill at D's open, the book is marked at D's close, the
-    controls decide, and the orders for D's approved targets go through the pre-trade gate.
+    orders sent after D-1's close fill at D's open (``broker.execution_price: next_open``)
+    or at D's close (``next_close``), the book is marked at D's close, the controls decide,
+    and the orders for D's approved targets go through the pre-trade gate.
 
     ``instruments``: indexed by instrument_id (``symbol, lot_size, asset_class``);
     ``bars``: ``trade_date, instrument_id, open, close`` (raw prices) of the sessions;
@@ -173,6 +174,7 @@ def replay_sessions(sessions: list[date], config: TradingConfig, state: AccountS
     actions_by_day = {d: g for d, g in actions.groupby("ex_date")}
     entries: list[pd.DataFrame] = []
     no_fills = pd.DataFrame(columns=FILL_COLUMNS)
+    fill_time = "close" if config.broker.execution_price == "next_close" else "open"
 
     for day in sessions:
         day_bars = bars_by_day.get(day, empty_bars)
@@ -185,7 +187,7 @@ def replay_sessions(sessions: list[date], config: TradingConfig, state: AccountS
                               index=splits["instrument_id"].to_numpy())
             last_close = last_close.div(ratio.reindex(last_close.index).fillna(1.0))
         if (not open_orders.empty
-                and timeline.state_at(times.at[day, "open"]) is KillSwitchState.HALTED):
+                and timeline.state_at(times.at[day, fill_time]) is KillSwitchState.HALTED):
             updates.append(pd.DataFrame({
                 "client_order_id": open_orders["client_order_id"], "status": "cancelled",
                 "status_date": day, "filled_quantity": 0.0, "average_fill_price": np.nan,
@@ -193,7 +195,8 @@ def replay_sessions(sessions: list[date], config: TradingConfig, state: AccountS
             open_orders = open_orders.iloc[0:0]
         filled = no_fills
         if not open_orders.empty:
-            filled, unfilled = broker.fill_market_orders(open_orders, day_bars, day)
+            filled, unfilled = broker.fill_market_orders(open_orders, day_bars, day,
+                                                         at=fill_time)
             fills.append(filled)
             updates.append(pd.DataFrame({
                 "client_order_id": [*filled["client_order_id"], *unfilled["client_order_id"]],

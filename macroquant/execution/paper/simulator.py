@@ -1,4 +1,5 @@
-"""Paper broker: fills market orders at the next bar's open with configured costs.
+"""Paper broker: fills market orders at the next bar's open (or, configured, its close) with
+configured costs.
 
 Pure: orders and bars in, fills out. An order for an instrument with no bar that day is
 not filled (the caller expires it: orders are day orders). A bar without an open (sources
@@ -27,10 +28,12 @@ class PaperBroker:
     name: str = "paper"
 
     def fill_market_orders(
-        self, orders: pd.DataFrame, bars: pd.DataFrame, trade_date: object
+        self, orders: pd.DataFrame, bars: pd.DataFrame, trade_date: object,
+        at: str = "open",
     ) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Fill ``orders`` (``client_order_id, instrument_id, side, quantity``) on the bars
-        of ``trade_date`` (indexed by instrument_id, columns ``open, close``).
+        of ``trade_date`` (indexed by instrument_id, columns ``open, close``), at the open
+        (``at="open"``; a bar without one fills at its close) or at the close.
 
         Returns ``(fills, unfilled_orders)``.
         """
@@ -41,7 +44,7 @@ class PaperBroker:
             return pd.DataFrame(columns=FILL_COLUMNS), unfilled
         bar = bars.loc[filled["instrument_id"]]
         opens = bar["open"].to_numpy(float)
-        use_open = ~np.isnan(opens)
+        use_open = ~np.isnan(opens) & (at == "open")
         reference = np.where(use_open, opens, bar["close"].to_numpy(float))
         side = np.where(filled["side"].to_numpy() == "buy", 1.0, -1.0)
         quantity = filled["quantity"].to_numpy(float)
