@@ -137,7 +137,7 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
     n_trials, grid_payload = 1, None
     if args.grid:
         search = grid_search(type(loaded.strategy), loaded.config.parameters,
-                             parse_grid(args.grid), panels, options)
+                             parse_grid(args.grid), panels, options, inputs)
         result, n_trials = search.best.result, search.n_trials
         grid_payload = {
             "n_trials": n_trials, "best_parameters": search.best.parameters,
@@ -176,9 +176,9 @@ def cmd_research(args: argparse.Namespace, settings: Settings) -> int:
     """Walk-forward optimisation; per-fold in-sample and out-of-sample results to JSON."""
     from macroquant.backtest.research import parse_grid, walk_forward
 
-    loaded, options, panels, source, _ = _prepare(args, settings)
+    loaded, options, panels, source, inputs = _prepare(args, settings)
     run = walk_forward(type(loaded.strategy), loaded.config.parameters, parse_grid(args.grid),
-                       panels, options, train=args.train, test=args.test)
+                       panels, options, train=args.train, test=args.test, inputs=inputs)
     folds = []
     for fold in run.folds:
         best = fold.search.best

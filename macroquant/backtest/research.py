@@ -26,7 +26,12 @@ from pydantic import ValidationError
 
 from macroquant.backtest.data import MarketPanels
 from macroquant.backtest.deflated_sharpe import deflated_sharpe_of, per_period_sharpe
-from macroquant.backtest.engine import BacktestOptions, BacktestResult, run_backtest
+from macroquant.backtest.engine import (
+    BacktestInputs,
+    BacktestOptions,
+    BacktestResult,
+    run_backtest,
+)
 from macroquant.errors import ConfigError
 from macroquant.reports.metrics import compute_metrics
 from macroquant.strategies.base import Strategy
@@ -105,9 +110,10 @@ def parameter_sets(base: Mapping[str, object],
 
 def grid_search(strategy_class: type[Strategy], base: Mapping[str, object],
                 grid: Mapping[str, Sequence[object]], panels: MarketPanels,
-                options: BacktestOptions) -> GridSearch:
+                options: BacktestOptions, inputs: BacktestInputs | None = None) -> GridSearch:
     """Backtest every parameter set; invalid sets (e.g. fast >= slow) are recorded with
-    their error and not run."""
+    their error and not run. ``inputs``: the point-in-time macro series and asset classes
+    (:func:`macroquant.backtest.store.read_backtest_inputs`) for rules that read them."""
     trials = []
     for parameters in parameter_sets(base, grid):
         try:
@@ -115,7 +121,8 @@ def grid_search(strategy_class: type[Strategy], base: Mapping[str, object],
         except ValidationError as exc:
             trials.append(Trial(parameters, None, exc.errors()[0]["msg"]))
             continue
-        trials.append(Trial(parameters, run_backtest(strategy_class(model), panels, options)))
+        trials.append(Trial(parameters, run_backtest(strategy_class(model), panels, options,
+                                                     inputs)))
     if not any(t.result is not None for t in trials):
         raise ConfigError("--grid", "<grid>", "no valid parameter set: "
                           + "; ".join(sorted({t.error for t in trials})))
@@ -161,8 +168,10 @@ def fold_bounds(dates: pd.DatetimeIndex, train: int, test: int) -> list[tuple[in
 
 def walk_forward(strategy_class: type[Strategy], base: Mapping[str, object],
                  grid: Mapping[str, Sequence[object]], panels: MarketPanels,
-                 options: BacktestOptions, *, train: int, test: int) -> WalkForward:
-    """Rolling in-sample grid search, out-of-sample run of each fold's best parameters."""
+                 options: BacktestOptions, *, train: int, test: int,
+                 inputs: BacktestInputs | None = None) -> WalkForward:
+    """Rolling in-sample grid search, out-of-sample run of each fold's best parameters;
+    ``inputs`` as for :func:`grid_search` (each value as public on each date)."""
     dates = panels.dates
     if options.start is not None:
         dates = dates[dates >= pd.Timestamp(options.start)]
@@ -172,12 +181,12 @@ def walk_forward(strategy_class: type[Strategy], base: Mapping[str, object],
     for first, split, stop in fold_bounds(dates, train, test):
         in_sample = options.model_copy(update={"start": dates[first].date(),
                                                "end": dates[split - 1].date()})
-        search = grid_search(strategy_class, base, grid, panels, in_sample)
+        search = grid_search(strategy_class, base, grid, panels, in_sample, inputs)
         model = strategy_class.parameters_model.model_validate(search.best.parameters)
         out_options = options.model_copy(update={"start": dates[split].date(),
                                                  "end": dates[stop - 1].date(),
                                                  "capital": capital})
-        out = run_backtest(strategy_class(model), panels, out_options)
+        out = run_backtest(strategy_class(model), panels, out_options, inputs)
         folds.append(Fold((dates[first], dates[split - 1]), (dates[split], dates[stop - 1]),
                           search, out))
         pieces.append(out.equity)

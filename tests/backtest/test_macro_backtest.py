@@ -141,3 +141,21 @@ def test_cli_backtests_macro_regime(loaded_db_url, tmp_path, monkeypatch):
                  "--json", str(out)]) == 0
     payload = json.loads(out.read_text())
     assert len(payload["trades"]) > 0 and math.isfinite(payload["final_equity"])
+
+
+def test_grid_search_and_walk_forward_read_macro_point_in_time(loaded_db_url, tmp_path):
+    from macroquant.backtest.research import grid_search, walk_forward
+
+    extend_history(tmp_path, loaded_db_url)
+    with psycopg.connect(loaded_db_url) as conn:
+        loaded, panels, inputs = _inputs(conn, "macro_regime")
+    options = options_for(loaded.config, TRADING, capital=100_000, start=date(2014, 1, 2))
+    base = loaded.config.parameters
+    grid = {"vix": [{"series": "VIX", "max_level": 20}, {"series": "VIX", "max_level": 30}]}
+    search = grid_search(type(loaded.strategy), base, grid, panels, options, inputs)
+    assert search.n_trials == 2 and all(t.error == "" and t.result is not None
+                                        for t in search.trials)
+    assert search.trials[0].result.final_equity != search.trials[1].result.final_equity
+    run = walk_forward(type(loaded.strategy), base, grid, panels, options, train=120,
+                       test=60, inputs=inputs)
+    assert len(run.folds) >= 3 and math.isfinite(float(run.equity.iloc[-1]))
