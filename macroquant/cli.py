@@ -208,6 +208,7 @@ CLI_EXTENSIONS = (
     "macroquant.cli_orders",      # order management, brokers, reconciliation
     "macroquant.cli_api",         # API server and users
     "macroquant.cli_reports",     # reports and attribution
+    "macroquant.cli_divergence",  # the divergence monitor (account vs the fill model)
 )
 
 

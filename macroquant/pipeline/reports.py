@@ -9,7 +9,8 @@ Output: ``performance`` rows with scope ``'strategy:<name>'`` for the window's s
 and costs), ``strategy_monitoring`` rows (rolling Sharpe and drawdown per strategy and
 session; a WARNING in ``system_logs`` when a strategy leaves its YAML bounds), the HTML and
 PDF reports of the window's last session on disk (daily; weekly too
-when it ends a week), and their ``reports`` rows.
+when it ends a week), and their ``reports`` rows; ``divergence`` rows (the shadow book of
+each account, :mod:`macroquant.pipeline.divergence`).
 Idempotency key: ``as_of`` in the window for strategy performance; ``(report_date, kind)``
 for the report (the file is rewritten with the same content).
 """
@@ -24,6 +25,7 @@ from macroquant.calendars import previous_session
 from macroquant.db.bulk import copy_rows, read_frame
 from macroquant.db.connection import transaction
 from macroquant.pipeline.context import StageContext
+from macroquant.pipeline.divergence import store_divergence
 from macroquant.pipeline.orders import PERFORMANCE_COLUMNS
 from macroquant.reports.report_builder import ReportFiles, is_last_session_of_week, write_report
 
@@ -117,7 +119,9 @@ def run(context: StageContext) -> dict[str, int]:
                         AND as_of BETWEEN %s AND %s""", (context.start, context.end))
         written = copy_rows(conn, "performance", rows, PERFORMANCE_COLUMNS)
         alerts = _monitor_strategies(conn, context)
+        diverged = store_divergence(conn, context.trading, context.start, context.end,
+                                    context.run_id)
         reports = write_reports(conn, context)
     return {"strategy_performance": written, "strategy_alerts": alerts,
-            "reports": len(reports)}
+            "divergence": diverged, "reports": len(reports)}
 
