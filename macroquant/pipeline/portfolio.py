@@ -34,7 +34,7 @@ import pandas as pd
 import psycopg
 
 from macroquant.auth.strategy_controls import paused_strategies
-from macroquant.config.settings import TradingConfig
+from macroquant.config.settings import DEFAULT_STOPS, TradingConfig
 from macroquant.db.bulk import copy_rows, read_frame
 from macroquant.db.connection import transaction
 from macroquant.errors import ConfigError
@@ -87,7 +87,7 @@ def _read_inputs(conn: psycopg.Connection, context: StageContext) -> dict:
                                    WHERE t.as_of = (SELECT max(as_of) FROM portfolio_targets
                                                     WHERE as_of < %s)""", (context.start,))
     all_names = {row[0] for row in conn.execute("SELECT name FROM strategies")}
-    unknown = sorted(set(context.trading.stops) - all_names)
+    unknown = sorted(set(context.trading.stops) - all_names - {DEFAULT_STOPS})
     if unknown:
         raise ConfigError(str(context.settings.config_path), f"stops.{unknown[0]}",
                           f"no strategy is named {unknown[0]!r} (known: "
@@ -98,7 +98,7 @@ def _read_inputs(conn: psycopg.Connection, context: StageContext) -> dict:
                                        FROM targets t JOIN strategies st USING (strategy_id)
                                        JOIN instruments i USING (instrument_id)
                                        WHERE t.as_of < %s AND st.name = ANY(%s)""",
-                              (context.start, sorted(context.trading.stops)))
+                              (context.start, context.trading.strategies_with_stops(all_names)))
     paused = sorted(paused_strategies(conn) & set(strategies["name"]))
     held = read_frame(conn, """SELECT st.name AS strategy, i.symbol, t.signal_strength,
                                       t.price, t.instrument_volatility, t.target_quantity
@@ -242,7 +242,7 @@ def _apply_stops(targets: pd.DataFrame, history: pd.DataFrame, names_by_id: dict
     events = []
     targets = targets.copy()
     for strategy_id, name in names_by_id.items():
-        rules = trading.stops.get(name)
+        rules = trading.stop_rules(name)
         mine = targets["strategy_id"] == strategy_id
         if rules is None or first_date is None or not mine.any():
             continue
