@@ -98,7 +98,6 @@ def run_stage(
     """Run one stage over ``start``..``end`` and record it; return rows written per table."""
     context = StageContext(settings or load_settings(), start, end, run_id)
     function = stage_function(stage)
-    check_book_configuration(context.settings)
     with StageLiveness(context.url) as liveness:
         mark_interrupted(context.url, run_id)
         with transaction(context.url) as conn:
@@ -109,9 +108,11 @@ def run_stage(
 
 def _run_recorded(function: StageFunction, context: StageContext,
                   stage: str) -> dict[str, int]:
-    """Run ``function`` and record how it ended on its ``running`` row."""
+    """Check the strategy folder against the trading configuration (before the stage
+    writes anything), run ``function`` and record how it ended on its ``running`` row."""
     run_id, start, end = context.run_id, context.start, context.end
     try:
+        check_book_configuration(context.settings)
         rows = function(context)
     except Exception as exc:
         message = f"{type(exc).__name__}: {exc}"
