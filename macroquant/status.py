@@ -42,7 +42,7 @@ def print_status(settings: Settings, console: Console) -> None:
 
     url = database_url(settings)
     console.print(f"database: {mask_password(url)}", soft_wrap=True)
-    mark_interrupted(url)
+    mark_interrupted(url, echo=False)  # listed below by interrupted_lines
     print_risk_state(url, console)
     with connect(url) as conn:
         lines = interrupted_lines(conn) + book_lines(conn)

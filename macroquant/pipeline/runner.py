@@ -78,17 +78,18 @@ def record_run(conn: psycopg.Connection, run_id: str, stage: str, start: date, e
          host, liveness_key))
 
 
-def mark_interrupted(url: str, run_id: str | None = None) -> list:
+def mark_interrupted(url: str, run_id: str | None = None, *, echo: bool = True) -> list:
     """Mark the ``running`` rows of dead processes ``interrupted`` (one WARNING in
-    ``system_logs`` each, under ``run_id``); return them (see
-    :func:`macroquant.pipeline.liveness.mark_interrupted_runs`)."""
+    ``system_logs`` each, under ``run_id``, and on this module's logger when ``echo``);
+    return them (see :func:`macroquant.pipeline.liveness.mark_interrupted_runs`)."""
     with transaction(url) as conn:
         found = mark_interrupted_runs(conn)
         for run in found:
             write_system_log(conn, "WARNING", "macroquant.pipeline.runner",
                              f"{run.run_id} {run.stage}: {run.message}", run_id,
                              {"interrupted_run": run.run_id, "stage": run.stage})
-            log.warning("%s %s: %s", run.run_id, run.stage, run.message)
+            if echo:
+                log.warning("%s %s: %s", run.run_id, run.stage, run.message)
     return found
 
 
