@@ -6,7 +6,12 @@
   every ``*.yaml``/``*.yml`` of a directory; ``OK`` per valid file, the loader's error
   (file and field) per invalid one, exit 1 if any is invalid. Without ``PATH`` the
   configured directory is checked as the set the pipeline loads (names unique, enabled
-  weights ≤ 1); ``--as-set`` applies those checks to ``PATH`` too.
+  weights ≤ 1); ``--as-set`` applies those checks to ``PATH`` too, and checks the set
+  against the trading configuration (``MACROQUANT_CONFIG``): a ``stops`` key that names no
+  strategy file is an error (``FAIL``), a count or amount limit that would bind on most
+  orders of this book a ``WARN`` line (exit 0).
+- ``macroquant strategies changes [--limit N]``: the strategy book's recorded changes
+  (added, changed with the parameter diff, retired), newest first.
 
 Pausing and unpausing is the API's job (``/strategies/{name}/pause``); see
 docs/strategies.md.
@@ -33,6 +38,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     validate.add_argument("--as-set", action="store_true",
                           help="also check a directory as one configuration (unique names, "
                                "enabled weights add up to at most 1)")
+    changes = strategies_sub.add_parser("changes", help="what runs added, changed and "
+                                        "retired in the strategy book, newest first")
+    changes.add_argument("--limit", type=int, default=50, help="rows (default 50)")
     strategies.set_defaults(handler=cmd_strategies)
 
 
@@ -40,8 +48,11 @@ def cmd_strategies(args: argparse.Namespace, settings: Settings) -> int:
     """Dispatch ``macroquant strategies ...``."""
     if args.strategies_command == "list":
         return _list(settings)
+    if args.strategies_command == "changes":
+        return _changes(settings, args.limit)
     path = settings.strategies_dir if args.path is None else args.path
-    return _validate(path, as_set=args.as_set or args.path is None)
+    return _validate(path, as_set=args.as_set or args.path is None,
+                     config_path=settings.config_path)
 
 
 def strategy_files(path: Path) -> list[Path]:
@@ -51,9 +62,9 @@ def strategy_files(path: Path) -> list[Path]:
     return [path]
 
 
-def _validate(path: Path, *, as_set: bool) -> int:
+def _validate(path: Path, *, as_set: bool, config_path: Path) -> int:
     from macroquant.errors import MacroQuantError
-    from macroquant.strategies.loader import load_strategies, load_strategy_file
+    from macroquant.strategies.loader import load_strategy_file
 
     files = strategy_files(path)
     if not files:
@@ -71,15 +82,47 @@ def _validate(path: Path, *, as_set: bool) -> int:
         print(f"OK   {file} ({config.name}: {config.type}/{config.rule}, "
               f"{len(config.universe)} instrument{'s' if len(config.universe) != 1 else ''})")
     if as_set and not failed and path.is_dir():
-        try:
-            enabled = load_strategies(path)
-        except MacroQuantError as exc:
-            print(f"FAIL {exc}")
-            return 1
-        weights = sum(item.config.weight for item in enabled)
-        print(f"OK   {path} as a set: {len(enabled)} enabled of {len(files)}, "
-              f"weights add up to {weights:.3f}")
+        return _validate_set(path, len(files), config_path)
     return 1 if failed else 0
+
+
+def _validate_set(path: Path, files: int, config_path: Path) -> int:
+    """The set checks: the loader's (names, weights), then against the trading config."""
+    from macroquant.config.settings import load_trading_config
+    from macroquant.errors import MacroQuantError
+    from macroquant.strategies.book_checks import book_instruments, check_stops, limit_warnings
+    from macroquant.strategies.loader import load_book
+
+    try:
+        book = load_book(path)
+        trading = load_trading_config(config_path)
+        check_stops(trading, book, config_path, path)
+    except MacroQuantError as exc:
+        print(f"FAIL {exc}")
+        return 1
+    enabled = [item for item in book if item.config.enabled]
+    weights = sum(item.config.weight for item in enabled)
+    print(f"OK   {path} as a set: {len(enabled)} enabled of {files}, weights add up to "
+          f"{weights:.3f}, {len(book_instruments(book))} instruments; stops of "
+          f"{config_path} name only its strategies")
+    for line in limit_warnings(trading, book, config_path):
+        print(f"WARN {line}")
+    return 0
+
+
+def _changes(settings: Settings, limit: int) -> int:
+    from macroquant.db.connection import connect, database_url
+    from macroquant.pipeline.book import recent_changes
+
+    with connect(database_url(settings)) as conn:
+        changes = recent_changes(conn, limit)
+    if changes.empty:
+        print("no strategy book change recorded yet (the signals stage records them)")
+        return 0
+    for row in changes.itertuples():
+        print(f"{row.window_start}..{row.window_end} {row.run_id}  {row.change:<8} "
+              f"{row.strategy_name}  {row.summary}")
+    return 0
 
 
 def _list(settings: Settings) -> int:

@@ -38,9 +38,16 @@ def _frame_table(title: str, frame: pd.DataFrame) -> Table:
 def print_status(settings: Settings, console: Console) -> None:
     """Database, risk state (kill switch, instrument locks, paused strategies), row counts,
     data freshness, last runs, open orders and equity."""
+    from macroquant.pipeline.runner import mark_interrupted
+
     url = database_url(settings)
     console.print(f"database: {mask_password(url)}", soft_wrap=True)
+    mark_interrupted(url, echo=False)  # listed below by interrupted_lines
     print_risk_state(url, console)
+    with connect(url) as conn:
+        lines = interrupted_lines(conn) + book_lines(conn)
+    for line in lines:
+        console.print(line, soft_wrap=True, markup=False)
     counts = table_counts(url)
     console.print("rows: " + ", ".join(f"{t}={n}" for t, n in counts.items() if n))
     with connect(url) as conn:
@@ -109,6 +116,43 @@ def risk_state_lines(conn: psycopg.Connection) -> list[str]:
                   for c in paused]
     else:
         lines.append("paused strategies: none")
+    return lines
+
+
+def interrupted_lines(conn: psycopg.Connection) -> list[str]:
+    """The stages left ``interrupted`` (their process ended while they ran: killed, timed
+    out or the machine restarted) that no later attempt has replaced, newest first."""
+    rows = conn.execute("""SELECT run_id, stage, window_start, window_end, message
+                           FROM pipeline_runs WHERE status = 'interrupted'
+                           ORDER BY started_at DESC LIMIT 10""").fetchall()
+    if not rows:
+        return []
+    lines = [f"interrupted stages: {len(rows)} (stages are idempotent: rerun the window to "
+             "resume)"]
+    lines += [f"  {run_id} {stage} {start}..{end}: {message}"
+              for run_id, stage, start, end, message in rows]
+    return lines
+
+
+def book_lines(conn: psycopg.Connection) -> list[str]:
+    """The strategy book: retired strategies whose positions are held, and the changes
+    (added, changed, retired) the latest run that changed the book recorded."""
+    from macroquant.pipeline.book import held_retired, recent_changes
+
+    lines = []
+    held = held_retired(conn)
+    if held:
+        lines.append(f"retired strategies holding positions: {len(held)} "
+                     "(strategy_book.retired_positions: hold)")
+        lines += [f"  {name} retired on {on}: {reason}" for name, on, reason in held]
+    changes = recent_changes(conn, limit=200)
+    if not changes.empty:
+        last = changes[changes["run_id"] == changes["run_id"].iloc[0]]
+        first = last.iloc[0]
+        lines.append(f"strategy book, last change by run {first['run_id']} "
+                     f"({first['window_start']}..{first['window_end']}):")
+        lines += [f"  {row.change:<8} {row.strategy_name}  {row.summary}"
+                  for row in last.iloc[::-1].itertuples()]
     return lines
 
 

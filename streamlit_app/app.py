@@ -2,7 +2,9 @@
 
 Reads MacroQuant's PostgreSQL (``MACROQUANT_DATABASE_URL``, else the embedded server) over a
 read-only session and never writes. Start it with ``make dashboard``. The queries live in
-:mod:`macroquant.reports.dashboard_data`; this file only lays out, formats and plots.
+:mod:`macroquant.reports.dashboard_data` (the strategy book's in :mod:`macroquant.pipeline.book`,
+the liveness of running stages in :mod:`macroquant.pipeline.liveness`); this file only lays
+out, formats and plots.
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ PAGES = {"overview": "Overview", "strategies": "Strategies",
          "orders": "Orders & fills", "data": "Data health", "runs": "Pipeline runs"}
 ROLLING_SHARPE_DAYS = 63
 DEFAULT_AIRFLOW_URL = "http://127.0.0.1:8080"
-STATUS_COLOR = {"success": "green", "failed": "red", "running": "orange"}
+STATUS_COLOR = {"success": "green", "failed": "red", "running": "orange",
+                "interrupted": "red"}
 
 
 # ---------------------------------------------------------------- formatting
@@ -132,6 +135,43 @@ def header(perf: pd.DataFrame, runs: pd.DataFrame) -> None:
     failed = runs[(runs["run_id"] == run["run_id"]) & (runs["status"] == "failed")]
     for _, row in failed.iterrows():
         st.error(f"Last run failed at stage **{row['stage']}**: {row['message']}")
+    stopped = runs[(runs["run_id"] == run["run_id"]) & (runs["status"] == "interrupted")]
+    for _, row in stopped.iterrows():
+        st.error(f"Last run was interrupted at stage **{row['stage']}**: {row['message']}")
+
+
+def runs_with_liveness(conn: psycopg.Connection) -> pd.DataFrame:
+    """:func:`dd.pipeline_runs`, a ``running`` row whose process is gone shown as
+    ``interrupted`` (the next run or `macroquant status` records it so)."""
+    from macroquant.pipeline.liveness import dead_running_stages
+
+    runs = dd.pipeline_runs(conn)
+    dead = dead_running_stages(conn)
+    if dead:
+        gone = [(r, s) in dead for r, s in zip(runs["run_id"], runs["stage"], strict=True)]
+        runs.loc[gone, "status"] = "interrupted"
+        runs.loc[gone, "message"] = ("interrupted: its process ended while this stage ran; "
+                                     "rerun the window to resume")
+    return runs
+
+
+def book_section(conn: psycopg.Connection) -> None:
+    """The strategy book: retired strategies still holding positions and the latest
+    changes (added, changed with the parameter diff, retired) the runs recorded."""
+    from macroquant.pipeline.book import held_retired, recent_changes
+
+    st.subheader("Strategy book changes")
+    for name, on, reason in held_retired(conn):
+        st.warning(f"**{name}** was retired on {on} and its positions are held: {reason}")
+    changes = recent_changes(conn, limit=50)
+    if changes.empty:
+        st.caption("No change recorded: the strategy files match the book.")
+        return
+    st.caption("What each run found changed in the strategy folder (newest first).")
+    table(changes, {"window_start": st.column_config.DateColumn("From"),
+                    "window_end": st.column_config.DateColumn("To"),
+                    "strategy_name": st.column_config.TextColumn("Strategy"),
+                    "summary": st.column_config.TextColumn("What changed", width="large")})
 
 
 def overview_tab(perf: pd.DataFrame) -> None:
@@ -325,11 +365,12 @@ def render(conn: psycopg.Connection, page: str) -> None:
         return
     st.header(PAGES[page])
     if page == "overview":
-        perf, runs = dd.portfolio_performance(conn), dd.pipeline_runs(conn)
+        perf, runs = dd.portfolio_performance(conn), runs_with_liveness(conn)
         header(perf, runs)
         overview_tab(perf)
     elif page == "strategies":
         strategies_tab(dd.strategy_summary(conn), dd.strategy_performance(conn))
+        book_section(conn)
     elif page == "positions":
         positions_tab(dd.latest_positions(conn))
     elif page == "signals":
@@ -341,8 +382,8 @@ def render(conn: psycopg.Connection, page: str) -> None:
                         dd.quality_flags(conn), dd.quarantine_summary(conn),
                         dd.quarantine_rows(conn))
     elif page == "runs":
-        runs_tab(dd.pipeline_runs(conn), os.environ.get("MACROQUANT_AIRFLOW_URL",
-                                                         DEFAULT_AIRFLOW_URL))
+        runs_tab(runs_with_liveness(conn), os.environ.get("MACROQUANT_AIRFLOW_URL",
+                                                           DEFAULT_AIRFLOW_URL))
 
 
 def main() -> None:

@@ -77,3 +77,54 @@ def test_list_shows_the_pause_flag(monkeypatch, tmp_path, db_url, capsys):
     assert lines[2].split()[-1] == "yes" and lines[1].split()[-1] == "no"
     assert lines[3] == "zscore_reversion paused by alice at 2012-10-01 20:00:00 UTC: " \
                        "earnings week"
+
+
+def test_as_set_checks_stops_and_flags_limits_against_the_trading_config(offline, capsys,
+                                                                        monkeypatch):
+    import yaml
+
+    shipped = yaml.safe_load((INCLUDE / "macroquant.yaml").read_text())
+    shipped["stops"] = {"ewma_trnd": {"stop_loss": {"kind": "fixed", "fraction": 0.1}}}
+    config = offline / "trading.yaml"
+    config.write_text(yaml.safe_dump(shipped))
+    monkeypatch.setenv("MACROQUANT_CONFIG", str(config))
+    assert main(["strategies", "validate"]) == 1
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last.startswith(f"FAIL {config}: field 'stops.ewma_trnd': no strategy is named "
+                           "'ewma_trnd' in ")
+    # a 2,000-instrument book under the old fixed limits: both are flagged, exit 0
+    del shipped["stops"]
+    shipped["risk"].pop("max_orders_per_instrument")
+    config.write_text(yaml.safe_dump(shipped))
+    book = offline / "book"
+    book.mkdir()
+    universe = ", ".join(f"S{i:04d}" for i in range(2000))
+    (book / "wide.yaml").write_text(
+        f"name: wide\ntype: trend_following\nrule: ewma_crossover\nuniverse: [{universe}]\n"
+        "weight: 1.0\n")
+    assert main(["strategies", "validate", str(book), "--as-set"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].startswith(f"OK   {book} as a set: 1 enabled of 1, weights add up to "
+                               "1.000, 2000 instruments")
+    assert lines[2].startswith(f"WARN {config}: risk.max_orders_per_day 200 is below the "
+                               "book's 2000 instruments")
+    # 1e6 x 1.0 x 0.12 / (2000 x 0.16) = 375 at full strength, 188 typical
+    assert lines[3].startswith(f"WARN {config}: portfolio.min_order_notional 2,000 is above "
+                               "the typical position of this book's instruments (about 188")
+
+
+def test_changes_lists_the_recorded_book_changes(monkeypatch, tmp_path, db_url, capsys):
+    from datetime import date
+
+    monkeypatch.setenv("MACROQUANT_HOME", str(tmp_path))
+    monkeypatch.setenv("MACROQUANT_DATABASE_URL", db_url)
+    assert main(["strategies", "changes"]) == 0
+    assert capsys.readouterr().out.startswith("no strategy book change recorded yet")
+    with transaction(db_url) as conn:
+        conn.execute("""INSERT INTO strategy_book_changes (run_id, window_start, window_end,
+                            strategy_name, change, summary, recorded_at)
+                        VALUES ('r9', %s, %s, 'trend', 'changed', 'weight: 0.5 -> 0.4', now())""",
+                     (date(2012, 10, 1), date(2012, 10, 2)))
+    assert main(["strategies", "changes"]) == 0
+    assert capsys.readouterr().out == ("2012-10-01..2012-10-02 r9  changed  trend  "
+                                       "weight: 0.5 -> 0.4\n")

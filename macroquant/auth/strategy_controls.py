@@ -30,9 +30,13 @@ class StrategyControl(BaseModel):
 
 
 def paused_strategies(conn: psycopg.Connection) -> frozenset[str]:
-    """Names of the strategies an operator has paused."""
+    """Names of the strategies whose positions are held: paused by an operator, or retired
+    from the strategy folder under ``strategy_book.retired_positions: hold`` (still in the
+    book, ``retired_on`` set; see ``macroquant.pipeline.book``)."""
     return frozenset(r[0] for r in conn.execute(
-        "SELECT strategy_name FROM strategy_controls WHERE paused").fetchall())
+        """SELECT strategy_name FROM strategy_controls WHERE paused
+           UNION SELECT name FROM strategies WHERE enabled AND retired_on IS NOT NULL"""
+    ).fetchall())
 
 
 def controls(conn: psycopg.Connection) -> dict[str, StrategyControl]:

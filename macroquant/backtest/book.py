@@ -40,6 +40,7 @@ from macroquant.errors import MissingInputError
 from macroquant.execution.paper.control_store import read_timeline
 from macroquant.execution.paper.replay import AccountState, replay_sessions, settle_orders
 from macroquant.features.catalog import compute_features, feature_name
+from macroquant.pipeline.book import check_book_configuration
 from macroquant.pipeline.context import StageContext
 from macroquant.pipeline.orders import (
     read_corporate_actions,
@@ -118,6 +119,7 @@ def run_book_backtest(settings: Settings, start: date, end: date, *,
     if not context.sessions:
         raise MissingInputError(f"backtest: {start}..{end} holds no trading session")
     trading = context.trading
+    check_book_configuration(settings)
     strategies = load_strategies(settings.strategies_dir)
     window = pd.DatetimeIndex(pd.to_datetime(context.sessions))
     with read_only_transaction(context.url) as conn:

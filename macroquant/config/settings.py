@@ -13,7 +13,9 @@ Environment variables (all optional):
 
 from __future__ import annotations
 
+import math
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -128,7 +130,13 @@ class RiskConfig(_Strict):
     price_collar: float = Field(
         0.10, gt=0, le=1, description="reject an order whose reference price is further than "
                                       "this from the last price")
-    max_orders_per_day: int = Field(200, ge=1, description="order-rate limit")
+    max_orders_per_day: int = Field(
+        200, ge=1, description="order-rate limit: orders per day (a floor when "
+                               "max_orders_per_instrument is set)")
+    max_orders_per_instrument: float | None = Field(
+        None, gt=0, le=100, description="order-rate limit that scales with the book: this many "
+                                        "orders per instrument of the enabled strategies' "
+                                        "universes per day; the limit is the larger of the two")
     daily_loss_limit: float = Field(
         0.05, gt=0, lt=1, description="a day's loss (fraction of equity) that sets REDUCING")
     drawdown: DrawdownConfig = DrawdownConfig()
@@ -206,6 +214,20 @@ class BrokerConfig(_Strict):
         return self
 
 
+class StrategyBookConfig(_Strict):
+    """What happens when the strategy folder changes (docs/strategies.md, "The folder is the
+    book")."""
+
+    retired_positions: Literal["wind_down", "hold"] = Field(
+        "wind_down", description="positions of a strategy whose file is gone or disabled: "
+                                 "wind_down (no target, so the orders stage closes them "
+                                 "through the normal order path) or hold (its last targets "
+                                 "are carried, like a paused strategy's, and reported)")
+
+
+DEFAULT_STOPS = "default"
+
+
 class TradingConfig(_Strict):
     """The trading configuration file (``include/macroquant.yaml``)."""
 
@@ -214,8 +236,32 @@ class TradingConfig(_Strict):
     portfolio: PortfolioConfig = PortfolioConfig()
     risk: RiskConfig = RiskConfig()
     broker: BrokerConfig = BrokerConfig()
+    strategy_book: StrategyBookConfig = StrategyBookConfig()
     stops: dict[str, StrategyStops] = Field(
-        default_factory=dict, description="stop-loss / take-profit per strategy name")
+        default_factory=dict, description="stop-loss / take-profit per strategy name; the "
+                                          "entry 'default' applies to every strategy without "
+                                          "an entry of its own")
+
+    def stop_rules(self, strategy: str) -> StrategyStops | None:
+        """The stops of ``strategy``: its own entry, else the ``default`` entry, else none.
+        An entry of its own replaces the default as a whole (``{}`` turns stops off)."""
+        return self.stops.get(strategy, self.stops.get(DEFAULT_STOPS))
+
+    def strategies_with_stops(self, strategies: Iterable[str]) -> list[str]:
+        """Those of ``strategies`` that have a stop-loss or take-profit, sorted."""
+        return sorted(name for name in strategies if (rules := self.stop_rules(name))
+                      is not None and (rules.stop_loss or rules.take_profit) is not None)
+
+    def for_book(self, instruments: int) -> TradingConfig:
+        """This configuration with its count limits resolved for a book of ``instruments``
+        instruments: ``risk.max_orders_per_day`` becomes the larger of itself and
+        ``ceil(max_orders_per_instrument × instruments)``."""
+        per_instrument = self.risk.max_orders_per_instrument
+        if per_instrument is None:
+            return self
+        scaled = max(self.risk.max_orders_per_day, math.ceil(per_instrument * instruments))
+        return self.model_copy(update={"risk": self.risk.model_copy(
+            update={"max_orders_per_day": scaled})})
 
 
 def read_yaml_mapping(path: Path) -> dict[str, Any]:

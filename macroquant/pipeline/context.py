@@ -33,7 +33,16 @@ class StageContext:
 
     @cached_property
     def trading(self) -> TradingConfig:
-        return load_trading_config(self.settings.config_path)
+        """The trading configuration, its count limits resolved for the book
+        (``risk.max_orders_per_instrument`` × the enabled strategies' instruments, see
+        :meth:`TradingConfig.for_book`)."""
+        config = load_trading_config(self.settings.config_path)
+        if config.risk.max_orders_per_instrument is None:
+            return config
+        from macroquant.strategies.book_checks import book_instruments
+        from macroquant.strategies.loader import load_book
+
+        return config.for_book(len(book_instruments(load_book(self.settings.strategies_dir))))
 
     @cached_property
     def sessions(self) -> list[date]:

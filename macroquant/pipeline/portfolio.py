@@ -34,6 +34,7 @@ import pandas as pd
 import psycopg
 
 from macroquant.auth.strategy_controls import paused_strategies
+from macroquant.config.settings import DEFAULT_STOPS
 from macroquant.db.bulk import copy_rows, read_frame
 from macroquant.db.connection import transaction
 from macroquant.errors import ConfigError
@@ -91,7 +92,7 @@ def read_book_inputs(conn: psycopg.Connection, context: StageContext) -> BookInp
                                    WHERE t.as_of = (SELECT max(as_of) FROM portfolio_targets
                                                     WHERE as_of < %s)""", (context.start,))
     all_names = {row[0] for row in conn.execute("SELECT name FROM strategies")}
-    unknown = sorted(set(context.trading.stops) - all_names)
+    unknown = sorted(set(context.trading.stops) - all_names - {DEFAULT_STOPS})
     if unknown:
         raise ConfigError(str(context.settings.config_path), f"stops.{unknown[0]}",
                           f"no strategy is named {unknown[0]!r} (known: "
@@ -102,7 +103,7 @@ def read_book_inputs(conn: psycopg.Connection, context: StageContext) -> BookInp
                                        FROM targets t JOIN strategies st USING (strategy_id)
                                        JOIN instruments i USING (instrument_id)
                                        WHERE t.as_of < %s AND st.name = ANY(%s)""",
-                              (context.start, sorted(context.trading.stops)))
+                              (context.start, context.trading.strategies_with_stops(all_names)))
     paused = sorted(paused_strategies(conn) & set(strategies["name"]))
     holding = sorted(set(paused) | silent_strategies(signals, list(strategies["name"]),
                                                      context.sessions))

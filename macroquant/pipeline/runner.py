@@ -1,6 +1,14 @@
 """Runs stages and records each run in ``pipeline_runs``.
 
 The same functions serve the Airflow tasks (``dags/``), the CLI and the tests.
+
+Crash-only: before a stage starts, every ``running`` row whose process is gone is marked
+``interrupted`` (:func:`macroquant.pipeline.liveness.mark_interrupted_runs`); while the
+stage runs, its process holds the liveness lock named in its row. A stage ended by an
+exception is ``failed``; one ended by ``KeyboardInterrupt``/``SystemExit`` (Ctrl-C, a task
+terminated by Airflow) is ``interrupted`` at once; one ended by SIGKILL or a restart is
+found by the next run or ``macroquant status``. Stages are idempotent, so rerunning the
+window resumes.
 """
 
 from __future__ import annotations
@@ -15,7 +23,13 @@ from psycopg.types.json import Jsonb
 
 from macroquant.config.settings import Settings, load_settings
 from macroquant.db.connection import transaction
+from macroquant.pipeline.book import check_book_configuration
 from macroquant.pipeline.context import StageContext
+from macroquant.pipeline.liveness import (
+    StageLiveness,
+    mark_interrupted_runs,
+    process_identity,
+)
 from macroquant.pipeline.logs import write_system_log
 from macroquant.pipeline.stages import STAGES
 from macroquant.security.masking import mask_text
@@ -45,18 +59,38 @@ def audit_time() -> datetime:
 
 def record_run(conn: psycopg.Connection, run_id: str, stage: str, start: date, end: date,
                status: str, started_at: datetime, finished_at: datetime | None = None,
-               rows: dict[str, int] | None = None) -> None:
-    """Insert or replace the ``pipeline_runs`` row of (``run_id``, ``stage``)."""
+               rows: dict[str, int] | None = None, liveness_key: int | None = None) -> None:
+    """Insert or replace the ``pipeline_runs`` row of (``run_id``, ``stage``), with this
+    process's pid and host and the key of the liveness lock it holds (if any)."""
+    pid, host = process_identity()
     conn.execute(
         """INSERT INTO pipeline_runs (run_id, stage, window_start, window_end, status,
-                                      started_at, finished_at, rows_written, message)
-           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, '')
+                                      started_at, finished_at, rows_written, message, pid,
+                                      host, liveness_key)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, '', %s, %s, %s)
            ON CONFLICT (run_id, stage) DO UPDATE SET
                window_start = EXCLUDED.window_start, window_end = EXCLUDED.window_end,
                status = EXCLUDED.status, started_at = EXCLUDED.started_at,
                finished_at = EXCLUDED.finished_at, rows_written = EXCLUDED.rows_written,
-               message = ''""",
-        (run_id, stage, start, end, status, started_at, finished_at, Jsonb(rows or {})))
+               message = '', pid = EXCLUDED.pid, host = EXCLUDED.host,
+               liveness_key = EXCLUDED.liveness_key""",
+        (run_id, stage, start, end, status, started_at, finished_at, Jsonb(rows or {}), pid,
+         host, liveness_key))
+
+
+def mark_interrupted(url: str, run_id: str | None = None, *, echo: bool = True) -> list:
+    """Mark the ``running`` rows of dead processes ``interrupted`` (one WARNING in
+    ``system_logs`` each, under ``run_id``, and on this module's logger when ``echo``);
+    return them (see :func:`macroquant.pipeline.liveness.mark_interrupted_runs`)."""
+    with transaction(url) as conn:
+        found = mark_interrupted_runs(conn)
+        for run in found:
+            write_system_log(conn, "WARNING", "macroquant.pipeline.runner",
+                             f"{run.run_id} {run.stage}: {run.message}", run_id,
+                             {"interrupted_run": run.run_id, "stage": run.stage})
+            if echo:
+                log.warning("%s %s: %s", run.run_id, run.stage, run.message)
+    return found
 
 
 def run_stage(
@@ -65,9 +99,21 @@ def run_stage(
     """Run one stage over ``start``..``end`` and record it; return rows written per table."""
     context = StageContext(settings or load_settings(), start, end, run_id)
     function = stage_function(stage)
-    with transaction(context.url) as conn:
-        record_run(conn, run_id, stage, start, end, "running", audit_time())
+    with StageLiveness(context.url) as liveness:
+        mark_interrupted(context.url, run_id)
+        with transaction(context.url) as conn:
+            record_run(conn, run_id, stage, start, end, "running", audit_time(),
+                       liveness_key=liveness.key)
+        return _run_recorded(function, context, stage)
+
+
+def _run_recorded(function: StageFunction, context: StageContext,
+                  stage: str) -> dict[str, int]:
+    """Check the strategy folder against the trading configuration (before the stage
+    writes anything), run ``function`` and record how it ended on its ``running`` row."""
+    run_id, start, end = context.run_id, context.start, context.end
     try:
+        check_book_configuration(context.settings)
         rows = function(context)
     except Exception as exc:
         message = f"{type(exc).__name__}: {exc}"
@@ -79,6 +125,14 @@ def run_stage(
             )
             write_system_log(conn, "ERROR", f"macroquant.pipeline.{stage}", message, run_id,
                              {"window_start": start.isoformat(), "window_end": end.isoformat()})
+        raise
+    except BaseException as exc:  # Ctrl-C, SystemExit, a task terminated by Airflow
+        with transaction(context.url) as conn:
+            conn.execute(
+                """UPDATE pipeline_runs SET status = 'interrupted', finished_at = %s,
+                          message = %s WHERE run_id = %s AND stage = %s""",
+                (audit_time(), f"interrupted by {type(exc).__name__} while this stage ran; "
+                 f"rerun the window {start}..{end} to resume", run_id, stage))
         raise
     with transaction(context.url) as conn:
         conn.execute(

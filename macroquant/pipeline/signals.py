@@ -4,10 +4,14 @@ Input: ``data_checks`` (gate: every session of the window validated with no fail
 ``market_data`` (history up to the window's end), ``economic_indicators`` (point-in-time,
 for macro rules), ``quarantine`` (the per-instrument anomaly gate), ``instruments``, the
 strategy YAML files.
-Output: ``strategies`` (upserted from the YAML), ``signals`` rows ``(as_of, strategy_id,
-instrument_id, strength, direction, confidence)``; an ERROR row in ``system_logs`` for each
-strategy that raised; an INFO row naming the strategies skipped because they are paused.
-Idempotency key: ``as_of`` in the window (signals replaced, except a paused strategy's).
+Output: ``strategies`` (reconciled with the folder: added, changed, retired; see
+:mod:`macroquant.pipeline.book`), ``strategy_book_changes`` (one row per change; none when
+nothing changed), ``strategy_versions`` (the version of each strategy of the book on each
+session), ``signals`` rows ``(as_of, strategy_id, instrument_id, strength, direction,
+confidence)``; an ERROR row in ``system_logs`` for each strategy that raised; an INFO row
+naming the strategies skipped because they are paused.
+Idempotency key: ``as_of`` in the window (signals and versions replaced, except a paused
+strategy's signals); a rerun with an unchanged folder records no book change.
 
 **Paused strategies** (``strategy_controls``, set through the API; see
 :func:`macroquant.auth.strategy_controls.paused_strategies`) are registered but not run:
@@ -31,7 +35,6 @@ from datetime import date
 
 import pandas as pd
 import psycopg
-from psycopg.types.json import Jsonb
 
 from macroquant.auth.strategy_controls import paused_strategies
 from macroquant.calendars import sessions as calendar_sessions
@@ -40,10 +43,12 @@ from macroquant.db.connection import transaction
 from macroquant.economics.point_in_time import read_panel_as_of
 from macroquant.errors import ConfigError, DataQualityError
 from macroquant.features.catalog import BAR_FIELDS, MAX_FILL_SESSIONS, needs_bars
+from macroquant.pipeline.book import reconcile_book, record_versions
 from macroquant.pipeline.context import StageContext
 from macroquant.pipeline.logs import write_system_log
+from macroquant.strategies.book import BookChange
 from macroquant.strategies.engine import RunResult, StrategyJob, run_window
-from macroquant.strategies.loader import LoadedStrategy, load_strategies
+from macroquant.strategies.loader import LoadedStrategy, load_book
 
 # Bar datasets whose gate checks must pass: the validate stage's and the CSV loader's.
 GATE_DATASETS: tuple[str, ...] = ("market_data", "csv_file")
@@ -69,24 +74,14 @@ def check_data_gate(conn: psycopg.Connection, context: StageContext) -> None:
                                "window. Fix the data (see the quarantine table) and rerun.")
 
 
-def register_strategies(conn: psycopg.Connection, strategies: list[LoadedStrategy]) -> dict:
-    """Upsert the strategies table from the YAML files; return name → strategy_id."""
-    for item in strategies:
-        conn.execute(
-            """INSERT INTO strategies (name, strategy_type, config, config_hash, source_file,
-                                       enabled)
-               VALUES (%s, %s, %s, %s, %s, %s)
-               ON CONFLICT (name) DO UPDATE SET strategy_type = EXCLUDED.strategy_type,
-                   config = EXCLUDED.config, config_hash = EXCLUDED.config_hash,
-                   source_file = EXCLUDED.source_file, enabled = EXCLUDED.enabled
-               WHERE strategies.config_hash IS DISTINCT FROM EXCLUDED.config_hash
-                  OR strategies.source_file IS DISTINCT FROM EXCLUDED.source_file
-                  OR strategies.enabled IS DISTINCT FROM EXCLUDED.enabled""",
-            (item.config.name, item.config.type, Jsonb(item.config.model_dump(mode="json")),
-             item.config_hash, item.source_file, item.config.enabled),
-        )
+def register_strategies(conn: psycopg.Connection, book: list[LoadedStrategy],
+                        context: StageContext) -> tuple[dict[str, int], list[BookChange]]:
+    """Reconcile the ``strategies`` table with the strategy folder (``book``: every file,
+    enabled or not; :func:`macroquant.pipeline.book.reconcile_book`); return name →
+    strategy_id and the changes (added, changed, retired)."""
+    changes = reconcile_book(conn, context.settings.strategies_dir, book, context)
     rows = conn.execute("SELECT name, strategy_id FROM strategies").fetchall()
-    return dict(rows)
+    return dict(rows), changes
 
 
 def universe_ids(item: LoadedStrategy, instrument_ids: dict[str, int]) -> list[int]:
@@ -196,10 +191,11 @@ def generate_signals(conn: psycopg.Connection, context: StageContext,
 
 def run(context: StageContext) -> dict[str, int]:
     """Generate and store every enabled strategy's signals for the window."""
-    strategies = load_strategies(context.settings.strategies_dir)
+    book = load_book(context.settings.strategies_dir)
+    strategies = [item for item in book if item.config.enabled]
     with transaction(context.url) as conn:
         check_data_gate(conn, context)
-        strategy_ids = register_strategies(conn, strategies)
+        strategy_ids, changes = register_strategies(conn, book, context)
         paused = paused_strategies(conn)
         skipped = sorted(item.config.name for item in strategies if item.config.name in paused)
         if skipped:
@@ -230,5 +226,9 @@ def run(context: StageContext) -> dict[str, int]:
         conn.execute("DELETE FROM signals WHERE as_of BETWEEN %s AND %s "
                      "AND strategy_id <> ALL(%s)", (context.start, context.end, kept))
         written = copy_rows(conn, "signals", signals, columns)
+        record_versions(conn, context)
+    counts = {f"strategies_{kind}": sum(c.change == kind for c in changes)
+              for kind in ("added", "changed", "retired")}
     return {"signals": written, "strategies": len(strategies) - len(result.errors),
-            "failed_strategies": len(result.errors), "paused_strategies": len(skipped)}
+            "failed_strategies": len(result.errors), "paused_strategies": len(skipped),
+            **counts}

@@ -221,7 +221,7 @@ def stop_book_targets(targets: pd.DataFrame, history: pd.DataFrame, names_by_id:
     events = []
     targets = targets.copy()
     for strategy_id, name in names_by_id.items():
-        rules = trading.stops.get(name)
+        rules = trading.stop_rules(name)
         mine = targets["strategy_id"] == strategy_id
         if rules is None or first_date is None or not mine.any():
             continue

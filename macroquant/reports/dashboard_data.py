@@ -276,14 +276,15 @@ def exposure_by_asset_class(positions: pd.DataFrame) -> pd.DataFrame:
 
 def last_run(runs: pd.DataFrame) -> dict[str, object] | None:
     """The most recently started run in a :func:`pipeline_runs` frame: its id, window,
-    overall status ('failed' if any stage failed, else 'running' if any runs, else
-    'success') and stage count; None without runs."""
+    overall status ('failed' if any stage failed, else 'interrupted' if any was, else
+    'running' if any runs, else 'success') and stage count; None without runs."""
     if runs.empty:
         return None
     latest = runs.sort_values("started_at", ascending=False).iloc[0]["run_id"]
     stages = runs[runs["run_id"] == latest]
     statuses = set(stages["status"])
-    status = next((s for s in ("failed", "running") if s in statuses), "success")
+    status = next((s for s in ("failed", "interrupted", "running") if s in statuses),
+                  "success")
     return {"run_id": latest, "status": status, "stages": len(stages),
             "window_start": stages["window_start"].min(), "window_end": stages["window_end"].max()}
 

@@ -183,26 +183,47 @@ def check_book_file(item: LoadedStrategy) -> None:
                               "outside the strategies folder for research")
 
 
-def load_strategies(directory: Path) -> list[LoadedStrategy]:
-    """Every enabled strategy in ``directory`` (``*.yaml``/``*.yml``), sorted by name: the
-    book the daily run trades and the book backtest replays.
+# A ``stops`` key of the trading configuration that applies to every strategy, so no
+# strategy may take this name.
+RESERVED_NAMES = frozenset({"default"})
 
-    Any invalid file stops the load: nothing runs on a half-valid configuration. A file
-    with a research-only block (``sizing:``, ``execution:``) is invalid here
-    (:func:`check_book_file`).
+
+def load_book(directory: Path) -> list[LoadedStrategy]:
+    """Every strategy file in ``directory`` (``*.yaml``/``*.yml``), enabled or not, sorted
+    by name: the book the signals stage reconciles the ``strategies`` table with.
+
+    Any invalid file stops the load: nothing runs on a half-valid configuration. Two files
+    naming one strategy are an error naming both files. A file with a research-only block
+    (``sizing:``, ``execution:``) is invalid here (:func:`check_book_file`).
     """
     files = sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
     if not files:
         raise ConfigError(str(directory), "<directory>", "holds no strategy *.yaml files")
     loaded = [load_strategy_file(path) for path in files]
-    names = [item.config.name for item in loaded]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
+    for item in loaded:
+        if item.config.name in RESERVED_NAMES:
+            raise ConfigError(item.source_file, "name",
+                              f"'{item.config.name}' is reserved (the trading configuration's "
+                              "stops section uses it for every strategy); choose another name")
+    by_name: dict[str, list[str]] = {}
+    for item in loaded:
+        by_name.setdefault(item.config.name, []).append(Path(item.source_file).name)
+    duplicates = {name: files for name, files in sorted(by_name.items()) if len(files) > 1}
     if duplicates:
-        raise ConfigError(str(directory), "name", f"used by more than one file: {duplicates}")
+        name, names = next(iter(duplicates.items()))
+        raise ConfigError(str(directory), "name",
+                          f"strategy '{name}' is named by more than one file: "
+                          f"{' and '.join(names)} (each strategy has one file; rename one)"
+                          + (f"; also {sorted(duplicates)[1:]}" if len(duplicates) > 1 else ""))
     weights = sum(item.config.weight for item in loaded if item.config.enabled)
     if weights > 1 + 1e-9:
         raise ConfigError(str(directory), "weight",
                           f"enabled strategies' weights add up to {weights:.3f} > 1")
     for item in loaded:
         check_book_file(item)
-    return sorted((s for s in loaded if s.config.enabled), key=lambda s: s.config.name)
+    return sorted(loaded, key=lambda s: s.config.name)
+
+
+def load_strategies(directory: Path) -> list[LoadedStrategy]:
+    """Every enabled strategy in ``directory``, sorted by name (see :func:`load_book`)."""
+    return [item for item in load_book(directory) if item.config.enabled]

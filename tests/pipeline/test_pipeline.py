@@ -17,9 +17,11 @@ from macroquant.errors import ConfigError, DataQualityError, PathDependencyError
 from macroquant.pipeline.runner import STAGES, run_pipeline, run_stage
 
 START, END = date(2012, 10, 1), date(2012, 10, 31)
-# Audit columns: wall-clock times of writes, and a run's own record of how many rows it
-# changed (a rerun truthfully reports 0 changed). Every other column must be identical.
-AUDIT_COLUMNS = {"loaded_at", "started_at", "finished_at", "logged_at", "log_id", "rows_written"}
+# Audit columns: wall-clock times of writes, a run's own record of how many rows it
+# changed (a rerun truthfully reports 0 changed) and the process that ran a stage (pid,
+# host, the key of its liveness lock). Every other column must be identical.
+AUDIT_COLUMNS = {"loaded_at", "started_at", "finished_at", "logged_at", "log_id", "rows_written",
+                 "recorded_at", "pid", "host", "liveness_key"}
 
 
 def snapshot(url: str) -> dict[str, pd.DataFrame]:

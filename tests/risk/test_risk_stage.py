@@ -169,11 +169,19 @@ def test_stops_flatten_targets_record_events_and_rerun_identically(loaded_settin
 
 
 def test_a_stop_for_an_unknown_strategy_is_a_config_error(loaded_settings, tmp_path):
+    from macroquant.status import table_counts
     from tests.conftest import make_settings
 
     path = _config(tmp_path, {"ewma_trnd": {"stop_loss": {"kind": "fixed", "fraction": 0.1}}})
     configured = make_settings(tmp_path, loaded_settings.database_url, config_path=path)
-    for stage in ("ingest", "validate", "features", "signals"):
-        run_stage(stage, START, START, "bad", configured)
-    with pytest.raises(ConfigError, match="stops.ewma_trnd.*no strategy is named"):
-        run_stage("portfolio", START, START, "bad", configured)
+    # raised by the first stage before it writes anything: only its failure is recorded
+    before = table_counts(loaded_settings.database_url)
+    with pytest.raises(ConfigError, match="stops.ewma_trnd.*no strategy is named") as error:
+        run_stage("ingest", START, START, "bad", configured)
+    assert error.value.path == str(path)
+    after = table_counts(loaded_settings.database_url)
+    assert {t: n - before.get(t, 0) for t, n in after.items() if n != before.get(t, 0)} == {
+        "pipeline_runs": 1, "system_logs": 1}
+    with psycopg.connect(loaded_settings.database_url) as conn:
+        assert conn.execute("SELECT status, message FROM pipeline_runs WHERE run_id = 'bad'"
+                            ).fetchone()[0] == "failed"

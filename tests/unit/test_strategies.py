@@ -84,5 +84,6 @@ def test_weights_above_one_and_duplicate_names_are_refused(tmp_path: Path):
     with pytest.raises(ConfigError, match="add up to 1.400"):
         load_strategies(tmp_path)
     (tmp_path / "b.yaml").write_text(GOOD.format(name="one").replace("0.5", "0.2"))
-    with pytest.raises(ConfigError, match="used by more than one file"):
+    with pytest.raises(ConfigError, match="strategy .one. is named by more than one file: "
+                                          "a.yaml and b.yaml"):
         load_strategies(tmp_path)
