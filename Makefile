@@ -57,7 +57,9 @@ test: install
 lint: install
 	$(BIN)/ruff check .
 
-airflow: setup
+# airflow_local migrates Airflow's own database itself: not `setup`, which would migrate it twice
+airflow: install
+	$(MQ) db migrate
 	$(BIN)/python -m macroquant.airflow_local
 
 dashboard: install
