@@ -18,6 +18,9 @@ from plotly.subplots import make_subplots
 from macroquant.reports.formatting import formatted
 
 PLOTLY_JS = "plotly.min.js"
+# Named, not Plotly's process-wide default, which an import such as Streamlit's changes: the
+# same report looks the same whatever else the process loaded.
+TEMPLATE = "plotly"
 
 
 def ensure_plotly_js(directory: Path) -> None:
@@ -35,9 +38,10 @@ def _equity_figure(portfolio: pd.DataFrame) -> go.Figure:
     figure.add_trace(go.Scatter(x=portfolio["as_of"], y=portfolio["drawdown"] * 100,
                                 name="drawdown %", fill="tozeroy", line={"color": "#d62728"}),
                      row=2, col=1)
-    figure.update_layout(height=480, margin={"t": 40, "b": 20}, showlegend=False)
-    figure.update_yaxes(title_text="USD", row=1, col=1)
-    figure.update_yaxes(title_text="%", row=2, col=1)
+    figure.update_layout(height=480, margin={"t": 40, "b": 20}, showlegend=False,
+                         template=TEMPLATE)
+    figure.update_yaxes(title_text="Equity", tickformat="$,.0f", row=1, col=1)
+    figure.update_yaxes(title_text="Drawdown", ticksuffix="%", row=2, col=1)
     return figure
 
 
@@ -46,7 +50,9 @@ def _contribution_figure(table: pd.DataFrame, title: str) -> go.Figure:
     colours = ["#2ca02c" if value >= 0 else "#d62728" for value in parts]
     figure = go.Figure(go.Bar(x=parts.to_numpy(), y=parts.index, orientation="h",
                               marker_color=colours))
-    figure.update_layout(title=title, height=120 + 28 * len(parts), margin={"t": 40, "b": 20},
+    figure.update_layout(title=title, height=140 + 28 * len(parts), margin={"t": 40, "b": 50},
+                         template=TEMPLATE, yaxis={"automargin": True},
+                         xaxis={"tickformat": "$,.0f"},
                          xaxis_title="P&L (USD)")
     return figure
 
@@ -58,6 +64,7 @@ def _strategies_figure(strategies: pd.DataFrame) -> go.Figure:
         figure.add_trace(go.Scatter(x=rows["as_of"], y=growth * 100,
                                     name=str(scope).removeprefix("strategy:")))
     figure.update_layout(title="Strategy cumulative return (notional, before costs)",
+                         template=TEMPLATE,
                          height=360, margin={"t": 40, "b": 20}, yaxis_title="%")
     return figure
 
@@ -66,6 +73,7 @@ def _exposure_figure(positions: pd.DataFrame) -> go.Figure:
     by_class = positions.groupby("asset_class")["market_value"].sum().sort_values()
     figure = go.Figure(go.Bar(x=by_class.to_numpy(), y=by_class.index, orientation="h"))
     figure.update_layout(title="Net exposure by asset class", height=300,
+                         template=TEMPLATE, yaxis={"automargin": True},
                          margin={"t": 40, "b": 20}, xaxis_title="USD")
     return figure
 
