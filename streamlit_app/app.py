@@ -43,6 +43,7 @@ RUN_COLUMNS = ["started_at", "status", "window_start", "window_end", "stages", "
                "airflow"]
 FRESHNESS_COLUMNS = ["source_id", "kind", "last_bar", "last_vintage", "last_loaded",
                      "instruments", "series"]
+FLAG_COLUMNS = ["trade_date", "symbol", "check_name", "observed", "threshold"]
 RECENT_ROWS = 500  # orders and fills the Orders page lists
 PAGES = {"overview": "Overview", "strategies": "Strategies",
          "positions": "Positions & exposure", "signals": "Signals",
@@ -299,8 +300,11 @@ def data_health_tab(freshness: pd.DataFrame, checks: pd.DataFrame, flags: pd.Dat
     else:
         st.caption(f"{len(flags)} latest flags: spikes against the recent mean absolute "
                    "move, gaps and stale instruments on the exchange calendar.")
-        table(flags, {"observed": st.column_config.NumberColumn(format="%.2f"),
-                      "threshold": st.column_config.NumberColumn(format="%.2f")})
+        config = {"observed": st.column_config.NumberColumn(format="%.2f"),
+                  "threshold": st.column_config.NumberColumn(format="%.2f")}
+        table(flags, config, order=FLAG_COLUMNS)
+        with st.expander("Every flag column (pipeline date, the reason in words)"):
+            table(flags, config)
     st.subheader("Quarantine")
     if quarantine.empty:
         st.success("No rows quarantined.")

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import psycopg
 import pytest
 from PIL import Image
 
@@ -58,7 +59,9 @@ PAGES = {"overview": ("Overview", 1), "strategies": ("Strategies", 2),
 # strings the seeded rows must draw: proof that the canvas recording sees the cells
 DRAWN = {"positions": ["$47,500.00", "-$109,000.00", "EURUSD"],
          "orders": ["—", "submitted"],
-         "strategies": ["$102,504.90"]}
+         "strategies": ["$102,504.90"], "data": ["AAPL", "7.82"]}
+LONG_REASON = ("log move 0.131875 is 7.82 x the mean absolute move 0.016863 of the previous "
+               "20 moves (limit 7 x)")
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                "--disable-component-update", "--disable-sync", "--no-first-run"]
 # records every string drawn on a canvas (the dataframe grid draws its cells there)
@@ -106,6 +109,10 @@ def browser() -> Iterator[Any]:
 @pytest.fixture
 def dashboard(db_url: str, tmp_path: Path) -> Iterator[str]:
     _seed(db_url)
+    with psycopg.connect(db_url, autocommit=True) as conn:  # a warning with a long reason
+        conn.execute("""INSERT INTO data_quality_flags (as_of, check_name, symbol, trade_date,
+                        observed, threshold, reason) VALUES (%s, 'spike', 'AAPL', %s, 7.82, 7,
+                        %s)""", (date(2024, 1, 5), date(2024, 1, 5), LONG_REASON))
     port = free_port()
     env = {**os.environ, "MACROQUANT_DATABASE_URL": db_url, "MACROQUANT_HOME": str(tmp_path),
            "MACROQUANT_AIRFLOW_PORT": "18080"}
