@@ -59,7 +59,9 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 
-airflow: setup
+# airflow_local migrates Airflow's own database itself: not `setup`, which would migrate it twice
+airflow: install
+	$(MQ) db migrate
 	$(BIN)/python -m macroquant.airflow_local
 
 dashboard: install

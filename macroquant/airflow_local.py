@@ -34,6 +34,7 @@ HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 STARTUP_TIMEOUT = 180.0
 STOP_TIMEOUT = 30.0
+HEALTH_POLL_SECONDS = 0.5  # the health endpoint is cheap; a 2 s poll added up to 2 s
 
 # Local-use defaults: one machine, a handful of tasks at a time, modest memory.
 LOCAL_DEFAULTS = {
@@ -48,6 +49,19 @@ LOCAL_DEFAULTS = {
 # Task logs are files under $AIRFLOW_HOME/logs that the API server reads directly; the log
 # server (which would listen on every interface) only matters for remote workers.
 COMPONENT_ARGS = {"scheduler": ("--skip-serve-logs",), "triggerer": ("--skip-serve-logs",)}
+
+
+def airflow_port(environ: dict[str, str] | None = None) -> int:
+    """The port ``make airflow`` serves the UI on: ``MACROQUANT_AIRFLOW_PORT`` or 8080."""
+    env = os.environ if environ is None else environ
+    return int(env.get("MACROQUANT_AIRFLOW_PORT") or DEFAULT_PORT)
+
+
+def airflow_ui_url(environ: dict[str, str] | None = None) -> str:
+    """Where the Airflow UI is: ``MACROQUANT_AIRFLOW_URL`` (an Airflow elsewhere) or the
+    local one on ``MACROQUANT_AIRFLOW_PORT`` (default ``http://127.0.0.1:8080``)."""
+    env = os.environ if environ is None else environ
+    return (env.get("MACROQUANT_AIRFLOW_URL") or f"http://{HOST}:{airflow_port(env)}").rstrip("/")
 
 
 def _unset(env: dict[str, str], key: str) -> bool:
@@ -198,7 +212,7 @@ def wait_until_healthy(port: int, components: list[Component], timeout: float) -
         status = health(port)
         if all(status.get(name) == "healthy" for name in wanted):
             return True
-        time.sleep(2)
+        time.sleep(HEALTH_POLL_SECONDS)
     print(f"Airflow was not healthy after {timeout:.0f}s; logs are in "
           f"{components[0].log_path.parent}")
     return False
@@ -208,8 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     """Start Airflow, wait until it is healthy, print how to use it, stop on Ctrl-C."""
     parser = argparse.ArgumentParser(prog="python -m macroquant.airflow_local",
                                      description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int,
-                        default=int(os.environ.get("MACROQUANT_AIRFLOW_PORT") or DEFAULT_PORT))
+    parser.add_argument("--port", type=int, default=airflow_port())
     parser.add_argument("--with-triggerer", action="store_true",
                         help="also start the triggerer (only deferrable tasks need it)")
     args = parser.parse_args(argv)

@@ -11,6 +11,9 @@ This is ``airflow dags test`` with two differences that matter for MacroQuant:
   rows in MacroQuant's tables.
 * Retries are switched off: an interactive run fails at the first error instead of
   waiting out the retry delays; fix the cause and run the same command again.
+* The run is recorded with the time it really started: ``DAG.test`` stamps the run's
+  ``start_date`` with its logical date, so a run over 2013 history would show in the
+  Airflow UI as lasting 13 years.
 
 The work happens in a child process (``python -m macroquant.airflow_runner``) so that
 Airflow's configuration and logging never touch the calling process. The parent prints a
@@ -21,14 +24,17 @@ line per finished task and writes Airflow's full output to
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import IO, Any
+from unittest import mock
 
 from pluggy import HookimplMarker
 
@@ -160,6 +166,21 @@ class _ProgressListener:
               else str(error or ""))
 
 
+@contextlib.contextmanager
+def recorded_start(started: datetime) -> Iterator[None]:
+    """While active, a run that ``DAG.test`` creates starts at ``started`` (the wall-clock
+    time the command began) instead of at its logical date."""
+    from airflow.models import dagrun
+
+    create = dagrun.get_or_create_dagrun
+
+    def create_started_now(**kwargs: Any) -> Any:
+        return create(**{**kwargs, "start_date": started})
+
+    with mock.patch.object(dagrun, "get_or_create_dagrun", create_started_now):
+        yield
+
+
 def _child_main(dag_id: str, start: date, end: date) -> int:
     out = _progress_writer()
     from airflow.dag_processing.dagbag import DagBag
@@ -186,8 +207,10 @@ def _child_main(dag_id: str, start: date, end: date) -> int:
     get_listener_manager().add_listener(_ProgressListener(out))
 
     when = logical_date_for(end)
-    dag_run = dag.test(logical_date=when, run_after=when,
-                       run_conf={"start": start.isoformat(), "end": end.isoformat()})
+    # the wall clock only stamps when the run began (Airflow's record), never a trading date
+    with recorded_start(datetime.now(UTC)):
+        dag_run = dag.test(logical_date=when, run_after=when,
+                           run_conf={"start": start.isoformat(), "end": end.isoformat()})
     found = {ti.task_id: str(getattr(ti.state, "value", ti.state))
              for ti in dag_run.get_task_instances()}
     states = {task_id: found.get(task_id, "none") for task_id in dag.task_ids}

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from macroquant.airflow_local import airflow_ui_url
 from macroquant.auth import strategy_controls
 from macroquant.config.settings import Settings
 from macroquant.db.bulk import read_frame
@@ -164,6 +165,20 @@ def print_risk_state(url: str, console: Console) -> None:
         console.print(line, soft_wrap=True)
 
 
+def performance_rows(performance: pd.DataFrame) -> pd.DataFrame:
+    """One row per book (``portfolio``, then each strategy by name): final equity, total
+    return, Sharpe and max drawdown of the ``performance`` rows given."""
+    rows = []
+    for scope, group in performance.groupby("scope"):
+        m = metrics_summary(group["daily_return"].astype(float))
+        rows.append({"book": str(scope).removeprefix("strategy:"),
+                     "final equity": float(group["equity"].iloc[-1]),
+                     "total return": f"{m['total_return']:.2%}", "sharpe": f"{m['sharpe']:.2f}",
+                     "max drawdown": f"{m['max_drawdown']:.2%}"})
+    columns = ["book", "final equity", "total return", "sharpe", "max drawdown"]
+    return pd.DataFrame(rows, columns=columns)
+
+
 def print_summary(settings: Settings, console: Console, start: date, end: date) -> None:
     """The demo's closing summary: strategies, orders, equity, metrics, where to look."""
     url = database_url(settings)
@@ -184,19 +199,18 @@ def print_summary(settings: Settings, console: Console, start: date, end: date) 
                               (end,)).fetchone()
     console.rule(f"MacroQuant paper trading {start} → {end}")
     console.print(_frame_table("Strategies", strategies))
-    rows = []
-    for scope, group in performance.groupby("scope"):
-        m = metrics_summary(group["daily_return"].astype(float))
-        rows.append({"book": scope, "final equity": float(group["equity"].iloc[-1]),
-                     "total return": f"{m['total_return']:.2%}", "sharpe": f"{m['sharpe']:.2f}",
-                     "max drawdown": f"{m['max_drawdown']:.2%}"})
-    console.print(_frame_table("Performance (strategy books: notional, before costs)",
-                               pd.DataFrame(rows)))
+    books = performance_rows(performance)
+    portfolio = books["book"] == "portfolio"
+    # two tables, so that each header describes the rows under it
+    console.print(_frame_table("Portfolio (the paper account, after costs)",
+                               books[portfolio].reset_index(drop=True)))
+    console.print(_frame_table("Strategy books (notional, before netting and costs)",
+                               books[~portfolio].reset_index(drop=True)))
     console.print(f"orders: {orders[0]} sent, {orders[1]} filled, {orders[2]} waiting on the "
                   f"paper broker for the next open; commission {fees[0]:,.2f}, slippage {fees[1]:,.2f}")
     console.print(f"report:    {report[0] if report else '(none)'}")
     console.print("dashboard: make dashboard   → http://127.0.0.1:8501")
-    console.print("airflow:   make airflow     → http://127.0.0.1:8080 (see README: logging in)")
+    console.print(f"airflow:   make airflow     → {airflow_ui_url()} (see README: logging in)")
     console.print("status:    .venv/bin/macroquant status")
 
 

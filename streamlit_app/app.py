@@ -10,7 +10,6 @@ out, formats and plots.
 from __future__ import annotations
 
 import math
-import os
 from typing import Any
 
 import pandas as pd
@@ -20,6 +19,7 @@ import streamlit as st
 from plotly.subplots import make_subplots
 from streamlit.delta_generator import DeltaGenerator
 
+from macroquant.airflow_local import airflow_ui_url
 from macroquant.auth.dashboard_login import require_login
 from macroquant.config.settings import Settings, load_settings
 from macroquant.db.connection import connect, database_url, mask_password
@@ -35,11 +35,23 @@ UNMIGRATED_MESSAGE = (
     "followed by a pipeline run), then reload this page."
 )
 MONEY, PCT, NUM = (st.column_config.NumberColumn(format=f) for f in ("dollar", "percent", "localized"))
+POSITION_COLUMNS = ["symbol", "market_value", "unrealized_pnl", "quantity", "last_price",
+                    "average_cost", "asset_class"]
+ORDER_COLUMNS = ["as_of", "symbol", "side", "quantity", "status", "filled_quantity",
+                 "fill_vwap", "commission", "slippage_cost"]
+FILL_COLUMNS = ["trade_date", "symbol", "side", "quantity", "price", "reference_price",
+                "commission", "slippage_cost"]
+RUN_COLUMNS = ["started_at", "status", "window_start", "window_end", "stages", "duration_s",
+               "airflow"]
+FRESHNESS_COLUMNS = ["source_id", "kind", "last_bar", "last_vintage", "last_loaded",
+                     "instruments", "series"]
+FLAG_COLUMNS = ["trade_date", "symbol", "check_name", "observed", "threshold"]
+RECENT_ROWS = 500  # orders and fills the Orders page lists
 PAGES = {"overview": "Overview", "strategies": "Strategies",
          "positions": "Positions & exposure", "signals": "Signals",
          "orders": "Orders & fills", "data": "Data health", "runs": "Pipeline runs"}
 ROLLING_SHARPE_DAYS = 63
-DEFAULT_AIRFLOW_URL = "http://127.0.0.1:8080"
+MISSING = "—"  # what an empty cell shows (Streamlit's default is the word "None")
 STATUS_COLOR = {"success": "green", "failed": "red", "running": "orange",
                 "interrupted": "red"}
 
@@ -74,7 +86,15 @@ def table(frame: pd.DataFrame, config: dict[str, Any] | None = None,
         column["label"] = column.get("label") or name.replace("_", " ").capitalize()
         columns[name] = column
     target = st if container is None else container
-    target.dataframe(frame, hide_index=True, column_config=columns, column_order=order)
+    target.dataframe(frame, hide_index=True, column_config=columns, column_order=order,
+                     placeholder=MISSING)
+
+
+def narrow_margins() -> None:
+    """Side margins of 1.5 rem instead of Streamlit's 5: at 1000 px wide with the sidebar
+    open that is 112 px more for the tables (the browser test checks they fit)."""
+    st.html("<style>[data-testid='stMainBlockContainer'] "
+            "{padding-left: 1.5rem; padding-right: 1.5rem;}</style>")
 
 
 # ---------------------------------------------------------------- connection
@@ -203,18 +223,21 @@ def positions_tab(positions: pd.DataFrame) -> None:
     cols[0].metric("Positions", len(positions))
     cols[1].metric("Gross exposure", money(exposure["gross"].sum()))
     cols[2].metric("Net exposure", money(exposure["net"].sum(), signed=True))
-    left, right = st.columns([3, 2])
-    left.caption(f"As of {positions['as_of'].iloc[0]:%Y-%m-%d}")
-    table(positions.drop(columns="as_of"), {
-        "quantity": NUM, "average_cost": NUM, "last_price": NUM,
-        "market_value": MONEY, "unrealized_pnl": MONEY}, container=left)
+    st.caption(f"As of {positions['as_of'].iloc[0]:%Y-%m-%d}")
+    # full width, value and P&L next to the symbol: nothing important behind a scroll bar
+    config = {"quantity": NUM, "average_cost": NUM, "last_price": NUM, "market_value": MONEY,
+              "unrealized_pnl": st.column_config.NumberColumn("Unrealized P&L",
+                                                              format="dollar")}
+    table(positions, config, order=POSITION_COLUMNS)
+    with st.expander("Every position column (instrument name, currency)"):
+        table(positions, config)
     fig = go.Figure([
         go.Bar(x=exposure["asset_class"], y=exposure["gross"], name="Gross"),
         go.Bar(x=exposure["asset_class"], y=exposure["net"], name="Net"),
     ])
     fig.update_layout(title="Exposure by asset class", barmode="group", height=380,
                       yaxis={"tickformat": "$,.0f"}, margin={"b": 20})
-    right.plotly_chart(fig)
+    st.plotly_chart(fig)
 
 
 def signals_tab(signals: pd.DataFrame) -> None:
@@ -235,24 +258,35 @@ def signals_tab(signals: pd.DataFrame) -> None:
     st.plotly_chart(fig)
 
 
-def orders_tab(orders: pd.DataFrame, trades: pd.DataFrame) -> None:
-    """Recent orders with their fills, then the fills themselves."""
+def orders_tab(orders: pd.DataFrame, trades: pd.DataFrame, counts: pd.Series,
+               limit: int = RECENT_ROWS) -> None:
+    """Recent orders with their fills, then the fills themselves; every column of both in
+    expanders (the main tables keep to what fits the page)."""
     if orders.empty:
         st.info("No orders yet: the orders stage has not run.")
         return
-    counts = orders["status"].value_counts()
-    st.caption(" · ".join(f"{n} {status}" for status, n in counts.items()))
-    table(orders, {
+    st.caption(dd.orders_caption(counts, len(orders)))
+    config = {
         "as_of": st.column_config.DateColumn("Signal date"),
         "client_order_id": st.column_config.TextColumn("Order id"),
         "last_fill_date": st.column_config.DateColumn("Last fill"),
-        "quantity": NUM, "filled_quantity": NUM, "filled_by_trades": NUM,
+        "quantity": NUM, "filled_quantity": st.column_config.NumberColumn(
+            "Filled", format="localized"), "filled_by_trades": NUM,
         "average_fill_price": NUM, "fill_vwap": st.column_config.NumberColumn(
-            "Fill VWAP", format="localized"), "commission": MONEY, "slippage_cost": MONEY})
+            "Fill VWAP", format="localized"), "commission": MONEY,
+        "slippage_cost": st.column_config.NumberColumn("Slippage", format="dollar")}
+    table(orders, config, order=ORDER_COLUMNS)
+    with st.expander("Every order column (order id, fills, broker, reason)"):
+        table(orders, config)
     st.subheader("Fills")
-    table(trades, {"client_order_id": st.column_config.TextColumn("Order id"), "quantity": NUM,
-                   "price": NUM, "reference_price": NUM, "commission": MONEY,
-                   "slippage_cost": MONEY})
+    st.caption(f"The latest {len(trades)} fills, newest first."
+               if len(trades) >= limit else f"All {len(trades)} fills, newest first.")
+    fill_config = {"client_order_id": st.column_config.TextColumn("Order id"),
+                   "quantity": NUM, "price": NUM, "reference_price": NUM,
+                   "commission": MONEY, "slippage_cost": MONEY}
+    table(trades, fill_config, order=FILL_COLUMNS)
+    with st.expander("Every fill column (trade id, order id, price field)"):
+        table(trades, fill_config)
 
 
 def strategies_tab(summary: pd.DataFrame, series: pd.DataFrame) -> None:
@@ -260,8 +294,11 @@ def strategies_tab(summary: pd.DataFrame, series: pd.DataFrame) -> None:
     if summary.empty:
         st.info("No per-strategy performance yet: the reports stage has not run.")
         return
+    st.caption(f"Notional books, before netting and costs, {summary['start'].min():%Y-%m-%d} "
+               f"to {summary['end'].max():%Y-%m-%d} (days: each strategy's own history).")
     table(summary, {"final_equity": MONEY, "total_return": PCT, "max_drawdown": PCT,
-                    "sharpe": st.column_config.NumberColumn("Sharpe (ann.)", format="%.2f")})
+                    "sharpe": st.column_config.NumberColumn("Sharpe (ann.)", format="%.2f")},
+          order=["strategy", "final_equity", "total_return", "sharpe", "max_drawdown", "days"])
     fig = go.Figure([go.Scatter(x=group["as_of"], y=group["equity"], name=name)
                      for name, group in series.groupby("strategy", sort=True)])
     fig.update_layout(title="Equity by strategy (notional, before netting and costs)",
@@ -290,7 +327,8 @@ def data_health_tab(freshness: pd.DataFrame, checks: pd.DataFrame, flags: pd.Dat
     """Freshness per source, failed checks, warnings and quarantined rows."""
     st.subheader("Freshness per source")
     table(freshness, {"last_loaded": st.column_config.DatetimeColumn(
-        "Last loaded", format="YYYY-MM-DD HH:mm")})
+        "Last loaded", format="YYYY-MM-DD HH:mm"), "source_id": st.column_config.TextColumn(
+            "Source")}, order=FRESHNESS_COLUMNS)
     st.subheader("Failed data checks")
     if checks.empty:
         st.success("Every data check passed.")
@@ -302,8 +340,11 @@ def data_health_tab(freshness: pd.DataFrame, checks: pd.DataFrame, flags: pd.Dat
     else:
         st.caption(f"{len(flags)} latest flags: spikes against the recent mean absolute "
                    "move, gaps and stale instruments on the exchange calendar.")
-        table(flags, {"observed": st.column_config.NumberColumn(format="%.2f"),
-                      "threshold": st.column_config.NumberColumn(format="%.2f")})
+        config = {"observed": st.column_config.NumberColumn(format="%.2f"),
+                  "threshold": st.column_config.NumberColumn(format="%.2f")}
+        table(flags, config, order=FLAG_COLUMNS)
+        with st.expander("Every flag column (pipeline date, the reason in words)"):
+            table(flags, config)
     st.subheader("Quarantine")
     if quarantine.empty:
         st.success("No rows quarantined.")
@@ -320,12 +361,32 @@ def runs_tab(runs: pd.DataFrame, airflow_url: str) -> None:
     if runs.empty:
         st.info("No pipeline runs recorded.")
         return
-    view = runs.assign(airflow=runs["run_id"].map(
+    link = {"airflow": st.column_config.LinkColumn("Airflow", display_text="open run"),
+            "duration_s": st.column_config.NumberColumn("Seconds", format="%.1f"),
+            "started_at": st.column_config.DatetimeColumn("Started",
+                                                          format="YYYY-MM-DD HH:mm")}
+    per_run = dd.run_summary(runs)
+    per_run = per_run.assign(airflow=per_run["run_id"].map(
         lambda run_id: dd.airflow_run_link(str(run_id), airflow_url)))
-    table(view, {"duration_s": st.column_config.NumberColumn("Seconds", format="%.1f"),
-                 "airflow": st.column_config.LinkColumn("Airflow", display_text="open run")})
-    st.caption(f"Links open the Airflow UI at {airflow_url} (set MACROQUANT_AIRFLOW_URL "
-               "to change it; start it with `make airflow`).")
+    table(per_run, link, order=RUN_COLUMNS)
+    failed = per_run[per_run["status"] == "failed"]
+    for _, row in failed.head(3).iterrows():
+        st.error(f"Run {row['run_id']} failed: {row['message']}")
+    with st.expander("Every stage of every run (run id, rows written, messages)"):
+        view = runs.assign(airflow=runs["run_id"].map(
+            lambda run_id: dd.airflow_run_link(str(run_id), airflow_url)))
+        table(view, link)
+    st.caption(f"Links open the Airflow UI at {airflow_url} (`make airflow` serves it on "
+               "MACROQUANT_AIRFLOW_PORT; MACROQUANT_AIRFLOW_URL points at another Airflow).")
+
+
+def kill_switch_text(state: dict[str, object]) -> str:
+    """The sidebar's line: who set the kill switch, when and why; the state it is installed
+    in (nobody has touched it yet) says so instead of a 1970 date and a system actor."""
+    if state["actor"] == dd.KILL_SWITCH_INSTALL_ACTOR:
+        return f"Kill switch **{state['state']}**: trading allowed, never halted."
+    return (f"Kill switch **{state['state']}** since {state['since']:%Y-%m-%d %H:%M} "
+            f"by {state['actor']}: {state['reason']}")
 
 
 def risk_banner(state: dict[str, object] | None) -> None:
@@ -333,8 +394,7 @@ def risk_banner(state: dict[str, object] | None) -> None:
     if state is None:
         st.sidebar.caption("Risk state: unknown (run `macroquant db migrate`)")
         return
-    text = (f"Kill switch **{state['state']}** since {state['since']:%Y-%m-%d %H:%M} "
-            f"by {state['actor']}: {state['reason']}")
+    text = kill_switch_text(state)
     if state["state"] == "ACTIVE":
         st.sidebar.success(text)
     elif state["state"] == "REDUCING":
@@ -376,20 +436,21 @@ def render(conn: psycopg.Connection, page: str) -> None:
     elif page == "signals":
         signals_tab(dd.latest_signals(conn))
     elif page == "orders":
-        orders_tab(dd.recent_orders(conn), dd.recent_trades(conn))
+        orders_tab(dd.recent_orders(conn, RECENT_ROWS), dd.recent_trades(conn, RECENT_ROWS),
+                   dd.order_status_counts(conn))
     elif page == "data":
         data_health_tab(dd.source_freshness(conn), dd.failed_checks(conn),
                         dd.quality_flags(conn), dd.quarantine_summary(conn),
                         dd.quarantine_rows(conn))
     elif page == "runs":
-        runs_tab(runs_with_liveness(conn), os.environ.get("MACROQUANT_AIRFLOW_URL",
-                                                           DEFAULT_AIRFLOW_URL))
+        runs_tab(runs_with_liveness(conn), airflow_ui_url())
 
 
 def main() -> None:
     """Resolve the database, connect read-only and draw the page; errors stay on the page,
     shown at its top (a query can fail after part of the page was drawn)."""
     st.set_page_config(page_title="MacroQuant", page_icon="📈", layout="wide")
+    narrow_margins()
     st.title("MacroQuant")
     notice = st.empty()
     page = choose_page()
@@ -397,11 +458,13 @@ def main() -> None:
     url = settings.database_url or ""
     try:
         url = url or _embedded_url(str(settings.pgdata_dir), settings)
-        notice.caption(f"Database {mask_password(url)} · read-only")
         conn = _connection(url)
-        if dd.login_required(conn):
-            require_login(settings)
-        elif dd.schema_present(conn):
+        login = dd.login_required(conn)
+        if login:
+            require_login(settings)  # stops the page until the visitor logs in
+        # only for a visitor allowed to see the data: the login page names no database
+        notice.caption(f"Database {mask_password(url)} · read-only")
+        if not login and dd.schema_present(conn):
             st.sidebar.warning("No users yet: anyone who can reach this page can view it. "
                                "Add one with `macroquant users add NAME --role admin` to "
                                "require a login.")

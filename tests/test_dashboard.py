@@ -387,3 +387,66 @@ def test_dashboard_asks_for_a_login_once_a_user_exists(monkeypatch, tmp_path, se
     app.button[0].click().run()
     assert _metric(app, "Equity") == "$1,003,900"
     assert any("Logged in as **vera** (viewer)" in c.value for c in app.sidebar.caption)
+
+
+# ---------------------------------------------------------------- what a new user saw (issue 14)
+def test_orders_caption_counts_every_order_and_says_when_the_table_is_cut(conn):
+    counts = dd.order_status_counts(conn)
+    assert counts.to_dict() == {"filled": 3, "submitted": 1}
+    assert dd.orders_caption(counts, shown=4) == "4 orders in all: 3 filled · 1 submitted."
+    assert dd.orders_caption(pd.Series({"filled": 928, "submitted": 3, "rejected": 3}),
+                             shown=500) == ("934 orders in all: 928 filled · 3 submitted · "
+                                            "3 rejected. The table shows the latest 500, "
+                                            "newest first.")
+
+
+def test_run_summary_is_one_row_per_run_with_its_failure(conn):
+    runs = dd.run_summary(dd.pipeline_runs(conn))
+    assert list(runs["run_id"]) == ["r2", "r1"]  # latest first
+    assert list(runs["status"]) == ["failed", "success"]
+    assert list(runs["stages"]) == [2, 2]
+    assert list(runs["duration_s"]) == [180.0, 120.0]  # 22:00 -> 22:03, 22:00 -> 22:02
+    assert runs.loc[0, "message"] == "validate: DataQualityError: 2 rows quarantined"
+    assert runs.loc[1, "message"] == ""
+
+
+def test_airflow_links_follow_the_port_make_airflow_uses():
+    from macroquant.airflow_local import airflow_ui_url
+
+    assert airflow_ui_url({}) == "http://127.0.0.1:8080"
+    assert airflow_ui_url({"MACROQUANT_AIRFLOW_PORT": "18080"}) == "http://127.0.0.1:18080"
+    assert airflow_ui_url({"MACROQUANT_AIRFLOW_PORT": "18080",
+                           "MACROQUANT_AIRFLOW_URL": "https://airflow.example/"}) == (
+        "https://airflow.example")
+
+
+def test_app_pages_name_the_airflow_port_and_never_print_none(monkeypatch, tmp_path,
+                                                             seeded_url):
+    monkeypatch.setenv("MACROQUANT_AIRFLOW_PORT", "18080")
+    monkeypatch.delenv("MACROQUANT_AIRFLOW_URL", raising=False)
+    app = _run_app(monkeypatch, tmp_path, seeded_url, "runs")
+    assert any("http://127.0.0.1:18080" in c.value for c in app.caption)
+    banner = next(s.value for s in app.sidebar.success)
+    assert banner == "Kill switch **ACTIVE**: trading allowed, never halted."
+    app = _run_app(monkeypatch, tmp_path, seeded_url, "orders")
+    assert any(c.value == "4 orders in all: 3 filled · 1 submitted." for c in app.caption)
+    # every table shows a dash, not the word None, for a missing value (o-4 has no fill)
+    assert all(d.proto.placeholder == "—" for d in app.dataframe)
+
+
+def test_login_page_names_no_database(monkeypatch, tmp_path, seeded_url):
+    from macroquant.auth.users import create_user
+
+    with psycopg.connect(seeded_url) as connection:
+        create_user(connection, "vera", "correct horse battery", "viewer", actor="test",
+                    at=datetime(2024, 1, 6, tzinfo=UTC))
+    app = _run_app(monkeypatch, tmp_path, seeded_url)
+    shown = [e.value for e in [*app.caption, *app.markdown, *app.info, *app.warning,
+                               *app.error, *app.sidebar.caption]]
+    database = psycopg.conninfo.conninfo_to_dict(seeded_url)
+    assert not any("Database" in text or str(database.get("host")) in text
+                   or str(database.get("dbname")) in text for text in shown), shown
+    app.text_input[0].input("vera")
+    app.text_input[1].input("correct horse battery")
+    app.button[0].click().run()
+    assert any(c.value.startswith("Database ") for c in app.caption)  # after the login

@@ -7,6 +7,7 @@ from functools import partial
 
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 
 from macroquant.api import routes_admin, routes_auth, routes_operate, routes_read
 from macroquant.api.deps import ApiContext, Clock, Conn, RunExecutor
@@ -48,9 +49,12 @@ def create_app(
     deployments that trigger runs elsewhere (see :mod:`macroquant.api.runs`)."""
     url = database_url(settings)
     clock = clock or _wall_clock
-    app = FastAPI(title="MacroQuant API", version=API_VERSION, description=DESCRIPTION,
-                  responses={400: {"model": ErrorOut, "description": "refused: the message says why"},
-                             422: {"description": "invalid request"}})
+    # /docs and /redoc load Swagger UI and ReDoc from files installed with fastapi-offline
+    # (served under /static-offline-docs), not from a CDN: they work with no internet.
+    app = FastAPIOffline(title="MacroQuant API", version=API_VERSION, description=DESCRIPTION,
+                                responses={400: {"model": ErrorOut,
+                                          "description": "refused: the message says why"},
+                                    422: {"description": "invalid request"}})
     app.state.mq = ApiContext(
         settings=settings, url=url, clock=clock, login_limits=login_limits or LoginLimits(),
         run_executor=run_executor or partial(execute_request, settings, url, clock))

@@ -101,16 +101,22 @@ def risk_contribution(components: pd.DataFrame) -> pd.DataFrame:
 
 
 def attribution_table(daily: pd.DataFrame) -> pd.DataFrame:
-    """The period summary of a daily P&L split: P&L, its share of the total, volatility
-    contribution and share, sorted by P&L, with a ``total`` row."""
+    """The period summary of a daily P&L split: P&L, its share of the gross P&L (the sum of
+    the parts' absolute P&L, so winners are positive and losers negative; the ``total``
+    row's share is net over gross), volatility contribution and share, sorted by P&L, with
+    a ``total`` row."""
     contributions = risk_contribution(daily)
     total_pnl = float(daily.fillna(0.0).to_numpy().sum())
+    # share of the gross P&L: a winner's share is positive and a loser's negative whatever
+    # the sign of the total (a share of a net loss would turn winners negative)
+    gross_pnl = float(contributions["pnl"].abs().sum())
     table = contributions.assign(
-        pnl_share=contributions["pnl"] / total_pnl if total_pnl else np.nan)
+        pnl_share=contributions["pnl"] / gross_pnl if gross_pnl else np.nan)
     table = table[["pnl", "pnl_share", "volatility_contribution", "share"]]
     table = table.rename(columns={"share": "volatility_share"}).sort_values(
         "pnl", ascending=False)
-    totals = pd.DataFrame({"pnl": [total_pnl], "pnl_share": [1.0 if total_pnl else np.nan],
+    totals = pd.DataFrame({"pnl": [total_pnl],
+                           "pnl_share": [total_pnl / gross_pnl if gross_pnl else np.nan],
                            "volatility_contribution": [table["volatility_contribution"].sum()],
                            "volatility_share": [table["volatility_share"].sum()]},
                           index=["total"])

@@ -20,6 +20,8 @@ from macroquant.db.bulk import read_frame
 from macroquant.reports import metrics
 
 STRATEGY_SCOPE_PREFIX = "strategy:"
+# The kill switch's row as the migration installs it (sql/0008): nobody has set it yet.
+KILL_SWITCH_INSTALL_ACTOR = "system:install"
 # Tables whose rows mean "the pipeline has produced something to show".
 _OUTPUT_TABLES = ("performance", "positions", "signals", "orders", "pipeline_runs", "quarantine")
 
@@ -148,6 +150,25 @@ def recent_orders(conn: psycopg.Connection, limit: int = 500) -> pd.DataFrame:
                     "fill_vwap", "commission", "slippage_cost"])
     frame["fills"] = pd.to_numeric(frame["fills"]).astype(int)
     return frame
+
+
+def order_status_counts(conn: psycopg.Connection) -> pd.Series:
+    """How many orders there are in each status, over every order (the Orders page lists only
+    the latest ones). Table: orders."""
+    rows = conn.execute("""SELECT status, count(*) FROM orders GROUP BY status
+                           ORDER BY count(*) DESC, status""").fetchall()
+    return pd.Series({status: int(n) for status, n in rows}, dtype="int64", name="orders")
+
+
+def orders_caption(counts: pd.Series, shown: int) -> str:
+    """What the Orders page's table holds: "934 orders in all: 928 filled · 3 submitted."
+    and, when it lists fewer than all, "The table shows the latest 500, newest first."."""
+    total = int(counts.sum())
+    by_status = " · ".join(f"{n} {status}" for status, n in counts.items())
+    text = f"{total} orders in all: {by_status}."
+    if total > shown:
+        text += f" The table shows the latest {shown}, newest first."
+    return text
 
 
 def recent_trades(conn: psycopg.Connection, limit: int = 500) -> pd.DataFrame:
@@ -287,6 +308,32 @@ def last_run(runs: pd.DataFrame) -> dict[str, object] | None:
                   "success")
     return {"run_id": latest, "status": status, "stages": len(stages),
             "window_start": stages["window_start"].min(), "window_end": stages["window_end"].max()}
+
+
+def run_summary(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per run of a :func:`pipeline_runs` frame, latest first: its id, overall
+    status (as :func:`last_run`), window, stage count, first start, seconds from the first
+    start to the last finish (NaN while a stage runs) and the failed stages' messages."""
+    columns = ["run_id", "status", "window_start", "window_end", "stages", "started_at",
+               "duration_s", "message"]
+    if runs.empty:
+        return pd.DataFrame(columns=columns)
+    rows = []
+    for run_id, stages in runs.groupby("run_id", sort=False):
+        statuses = set(stages["status"])
+        status = next((s for s in ("failed", "running") if s in statuses), "success")
+        failed = stages[stages["status"] == "failed"]
+        finished = stages["finished_at"]
+        seconds = (float("nan") if finished.isna().any() else
+                   (finished.max() - stages["started_at"].min()).total_seconds())
+        rows.append({"run_id": run_id, "status": status,
+                     "window_start": stages["window_start"].min(),
+                     "window_end": stages["window_end"].max(), "stages": len(stages),
+                     "started_at": stages["started_at"].min(), "duration_s": seconds,
+                     "message": "; ".join(f"{stage}: {message}" for stage, message in
+                                          zip(failed["stage"], failed["message"], strict=True))})
+    frame = pd.DataFrame(rows, columns=columns)
+    return frame.sort_values("started_at", ascending=False, ignore_index=True)
 
 
 # ---------------------------------------------------------------- risk, health, strategies

@@ -15,7 +15,12 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
+from macroquant.reports.formatting import formatted
+
 PLOTLY_JS = "plotly.min.js"
+# Named, not Plotly's process-wide default, which an import such as Streamlit's changes: the
+# same report looks the same whatever else the process loaded.
+TEMPLATE = "plotly"
 
 
 def ensure_plotly_js(directory: Path) -> None:
@@ -33,9 +38,10 @@ def _equity_figure(portfolio: pd.DataFrame) -> go.Figure:
     figure.add_trace(go.Scatter(x=portfolio["as_of"], y=portfolio["drawdown"] * 100,
                                 name="drawdown %", fill="tozeroy", line={"color": "#d62728"}),
                      row=2, col=1)
-    figure.update_layout(height=480, margin={"t": 40, "b": 20}, showlegend=False)
-    figure.update_yaxes(title_text="USD", row=1, col=1)
-    figure.update_yaxes(title_text="%", row=2, col=1)
+    figure.update_layout(height=480, margin={"t": 40, "b": 20}, showlegend=False,
+                         template=TEMPLATE)
+    figure.update_yaxes(title_text="Equity", tickformat="$,.0f", row=1, col=1)
+    figure.update_yaxes(title_text="Drawdown", ticksuffix="%", row=2, col=1)
     return figure
 
 
@@ -44,7 +50,9 @@ def _contribution_figure(table: pd.DataFrame, title: str) -> go.Figure:
     colours = ["#2ca02c" if value >= 0 else "#d62728" for value in parts]
     figure = go.Figure(go.Bar(x=parts.to_numpy(), y=parts.index, orientation="h",
                               marker_color=colours))
-    figure.update_layout(title=title, height=120 + 28 * len(parts), margin={"t": 40, "b": 20},
+    figure.update_layout(title=title, height=140 + 28 * len(parts), margin={"t": 40, "b": 50},
+                         template=TEMPLATE, yaxis={"automargin": True},
+                         xaxis={"tickformat": "$,.0f"},
                          xaxis_title="P&L (USD)")
     return figure
 
@@ -56,6 +64,7 @@ def _strategies_figure(strategies: pd.DataFrame) -> go.Figure:
         figure.add_trace(go.Scatter(x=rows["as_of"], y=growth * 100,
                                     name=str(scope).removeprefix("strategy:")))
     figure.update_layout(title="Strategy cumulative return (notional, before costs)",
+                         template=TEMPLATE,
                          height=360, margin={"t": 40, "b": 20}, yaxis_title="%")
     return figure
 
@@ -64,6 +73,7 @@ def _exposure_figure(positions: pd.DataFrame) -> go.Figure:
     by_class = positions.groupby("asset_class")["market_value"].sum().sort_values()
     figure = go.Figure(go.Bar(x=by_class.to_numpy(), y=by_class.index, orientation="h"))
     figure.update_layout(title="Net exposure by asset class", height=300,
+                         template=TEMPLATE, yaxis={"automargin": True},
                          margin={"t": 40, "b": 20}, xaxis_title="USD")
     return figure
 
@@ -71,12 +81,7 @@ def _exposure_figure(positions: pd.DataFrame) -> go.Figure:
 def _table(frame: pd.DataFrame, empty: str) -> str:
     if frame.empty:
         return f"<p class='empty'>{html.escape(empty)}</p>"
-    return frame.to_html(index=False, float_format=_number, border=0, classes="table")
-
-
-def _number(value: float) -> str:
-    # FX rates need more decimals than share prices and amounts
-    return f"{value:,.4f}" if abs(value) < 10 and value != int(value) else f"{value:,.2f}"
+    return formatted(frame).to_html(index=False, border=0, classes="table")
 
 
 def _metrics_table(metrics: dict[str, float]) -> str:
@@ -112,16 +117,18 @@ def render_report(
     risk_summary: pd.DataFrame,
     metrics: dict[str, float],
     attribution: dict[str, pd.DataFrame],
+    attribution_start: date,
 ) -> str:
     """The report's HTML. Frames: ``portfolio`` and ``strategies`` are performance rows up to
     ``as_of``, ``positions`` end-of-day positions with ``symbol, asset_class``, ``orders``
     the orders sent after the close of ``as_of``, ``risk_summary`` counts of risk outcomes
-    over the period, ``attribution`` the period's summary tables (see
-    :mod:`macroquant.reports.attribution`)."""
+    over the period, ``attribution`` the summary tables (see
+    :mod:`macroquant.reports.attribution`) of ``attribution_start`` to ``as_of``."""
     charts = [_equity_figure(portfolio)]
     if "strategy" in attribution:
         charts.append(_contribution_figure(
-            attribution["strategy"], f"Contribution by strategy, {period_start} to {as_of}"))
+            attribution["strategy"],
+            f"Contribution by strategy, {attribution_start} to {as_of}"))
     if not strategies.empty:
         charts.append(_strategies_figure(strategies))
     if not positions.empty:
@@ -142,7 +149,8 @@ def render_report(
 <title>MacroQuant {kind} report {as_of}</title>
 <script src="{PLOTLY_JS}"></script>
 <style>
-body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }}
+body {{ font-family: system-ui, sans-serif; margin: 2em auto; padding: 0 1em;
+  max-width: 1100px; color: #222; }}
 h1 {{ font-size: 1.6em; }} h2 {{ font-size: 1.2em; margin-top: 1.6em; }}
 .table {{ border-collapse: collapse; }} .table td, .table th {{ padding: 3px 10px;
   border-bottom: 1px solid #ddd; text-align: right; }} .headline {{ font-size: 1.1em; }}
@@ -153,10 +161,11 @@ h1 {{ font-size: 1.6em; }} h2 {{ font-size: 1.2em; margin-top: 1.6em; }}
 <h2>Performance since the first paper day</h2>
 {_metrics_table(metrics)}
 {chart_html}
-<h2>Attribution, {period_start} to {as_of}</h2>
+<h2>Attribution, {attribution_start} to {as_of}</h2>
 <p>Strategy P&amp;L is each strategy's notional book before netting and costs; the
-<code>execution_and_netting</code> line is what they do not explain. Volatility contribution
-is the Euler split of the realised daily P&amp;L volatility (annualised).</p>
+<code>execution_and_netting</code> line is what they do not explain. P&amp;L share is the
+share of the gross P&amp;L (winners positive, losers negative). Volatility contribution is
+the Euler split of the realised daily P&amp;L volatility (annualised, USD).</p>
 {_attribution_section(attribution)}
 <h2>Positions at the close</h2>
 {_table(positions, "No open positions.")}

@@ -27,6 +27,9 @@ from macroquant.reports.pdf_report import render_pdf
 
 ReportKind = Literal["daily", "weekly"]
 KINDS: tuple[str, ...] = ("daily", "weekly")
+# A daily report attributes the last month of sessions, not its one day: a single day has
+# no volatility to split, and one day's winners and losers say little.
+DAILY_ATTRIBUTION_SESSIONS = 21
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,17 @@ def period_start(kind: str, as_of: date) -> date:
     monday = as_of - timedelta(days=as_of.weekday())
     week = sessions(monday, as_of)
     return week[0] if week else as_of
+
+
+def attribution_start(kind: str, first: date, history: pd.Series) -> date:
+    """First session a report's attribution covers: a weekly report attributes its week
+    (from ``first``); a daily one the last :data:`DAILY_ATTRIBUTION_SESSIONS` sessions of
+    ``history`` (the portfolio's dates up to the report's day), or all of them when there
+    are fewer."""
+    if kind != "daily" or history.empty:
+        return first
+    dates = pd.to_datetime(history).sort_values()
+    return dates.iloc[max(0, len(dates) - DAILY_ATTRIBUTION_SESSIONS)].date()
 
 
 def is_last_session_of_week(day: date) -> bool:
@@ -70,13 +84,15 @@ def _inputs(conn: psycopg.Connection, kind: str, as_of: date) -> dict[str, objec
     risk = read_frame(conn, """SELECT check_name, outcome, count(*) AS events FROM risk_events
                                WHERE as_of BETWEEN %s AND %s GROUP BY check_name, outcome
                                ORDER BY check_name, outcome""", (first, as_of))
-    attribution = load_attribution(conn, first, as_of)
+    attributed_from = attribution_start(kind, first, portfolio["as_of"])
+    attribution = load_attribution(conn, attributed_from, as_of)
     tables = attribution.tables() if len(attribution.portfolio_pnl) else {}
     returns = portfolio["daily_return"].astype(float)
     return {"kind": kind, "as_of": as_of, "period_start": first, "portfolio": portfolio,
             "strategies": performance[performance["scope"] != "portfolio"],
             "positions": positions, "orders": orders, "risk_summary": risk,
-            "metrics": summary(returns) if len(returns) else {}, "attribution": tables}
+            "metrics": summary(returns) if len(returns) else {}, "attribution": tables,
+            "attribution_start": attributed_from}
 
 
 def write_report(conn: psycopg.Connection, reports_dir: Path, kind: str, as_of: date
@@ -93,7 +109,7 @@ def write_report(conn: psycopg.Connection, reports_dir: Path, kind: str, as_of: 
     html_path.write_text(render_report(**inputs), encoding="utf-8")
     pdf_path.write_bytes(render_pdf(
         kind, as_of, inputs["period_start"], inputs["portfolio"], inputs["positions"],
-        inputs["metrics"], inputs["attribution"]))
+        inputs["metrics"], inputs["attribution"], inputs["attribution_start"]))
     portfolio: pd.DataFrame = inputs["portfolio"]
     in_period = portfolio[pd.to_datetime(portfolio["as_of"]) >= pd.Timestamp(
         inputs["period_start"])]
@@ -101,6 +117,7 @@ def write_report(conn: psycopg.Connection, reports_dir: Path, kind: str, as_of: 
     strategy_table = inputs["attribution"].get("strategy")
     report_summary = {
         "period_start": inputs["period_start"].isoformat(),
+        "attribution_start": inputs["attribution_start"].isoformat(),
         "equity": None if last is None else float(last["equity"]),
         "period_pnl": float(in_period["daily_pnl"].sum()) if len(in_period) else 0.0,
         "daily_pnl": None if last is None else float(last["daily_pnl"]),

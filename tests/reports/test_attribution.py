@@ -86,6 +86,16 @@ def test_attribution_table_totals():
     assert table.loc["a", "volatility_share"] == pytest.approx(1.0)
 
 
+def test_pnl_share_keeps_winners_positive_when_the_total_is_a_loss():
+    # a wins 10, b loses 30: the total is -20 over a gross P&L of 40
+    daily = pd.DataFrame({"a": [10.0, 0.0, 0.0], "b": [-10.0, -10.0, -10.0]}, index=DAYS)
+    table = attribution_table(daily)
+    assert table.loc["a", "pnl_share"] == pytest.approx(0.25)
+    assert table.loc["b", "pnl_share"] == pytest.approx(-0.75)
+    assert table.loc["total", "pnl_share"] == pytest.approx(-0.5)
+    assert table.loc["total", "pnl"] == -20.0
+
+
 def test_parts_add_up_to_the_portfolio_on_a_real_run(loaded_settings):
     start, end = date(2012, 10, 1), date(2012, 10, 31)
     run_pipeline(start, end, "attribution", loaded_settings)

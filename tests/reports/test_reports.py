@@ -6,6 +6,7 @@ import json
 from datetime import date
 from pathlib import Path
 
+import pandas as pd
 import psycopg
 import pytest
 from aiosmtpd.controller import Controller
@@ -15,6 +16,7 @@ from macroquant.errors import MissingCredentialError
 from macroquant.pipeline.runner import run_pipeline
 from macroquant.reports.email import build_message, send_message, smtp_config_from_env
 from macroquant.reports.report_builder import (
+    attribution_start,
     is_last_session_of_week,
     period_start,
     write_report,
@@ -33,6 +35,14 @@ def test_week_boundaries_follow_the_exchange_calendar():
     assert not is_last_session_of_week(date(2012, 11, 21))
     # Good Friday 2012-04-06 is closed: Thursday ends the week
     assert is_last_session_of_week(date(2012, 4, 5))
+
+
+def test_daily_attribution_covers_the_last_21_sessions():
+    history = pd.Series(pd.bdate_range("2024-01-01", periods=30).date)
+    # 21 sessions back from Friday 9 February: four whole weeks and Friday 12 January
+    assert attribution_start("daily", date(2024, 2, 9), history) == date(2024, 1, 12)
+    assert attribution_start("daily", date(2024, 1, 5), history[:5]) == date(2024, 1, 1)
+    assert attribution_start("weekly", date(2024, 2, 5), history) == date(2024, 2, 5)
 
 
 @pytest.fixture
@@ -58,6 +68,16 @@ def test_stage_writes_daily_and_weekly_reports(traded):
     html = Path(rows[1][2]).read_text(encoding="utf-8")
     assert "Contribution by strategy, 2012-10-08 to 2012-10-12" in html
     assert "By asset class" in html and "execution_and_netting" in html
+    # the daily report attributes the last month of sessions (here all ten), not one day
+    daily = rows[0][3]
+    assert daily["period_start"] == "2012-10-12" and daily["attribution_start"] == "2012-10-01"
+    with psycopg.connect(traded.database_url) as conn:
+        ten_days = conn.execute("""SELECT sum(daily_pnl) FROM performance WHERE scope =
+                                   'portfolio' AND as_of BETWEEN '2012-10-01' AND '2012-10-12'
+                                """).fetchone()[0]
+    assert sum(daily["contribution_by_strategy"].values()) == pytest.approx(ten_days, abs=1e-6)
+    daily_html = Path(rows[0][2]).read_text(encoding="utf-8")
+    assert "Attribution, 2012-10-01 to 2012-10-12" in daily_html
     pdf = Path(weekly["pdf"]).read_bytes()
     assert pdf.startswith(b"%PDF") and pdf.count(b"/Type /Page\n") + pdf.count(
         b"/Type /Page ") >= 5
@@ -86,6 +106,14 @@ def test_report_and_attribution_cli(traded, monkeypatch, capsys, tmp_path):
     assert payload["asset_class"]["total"]["volatility_share"] == pytest.approx(1.0)
     assert main(["attribution", "--start", "1990-01-01", "--end", "1990-01-31"]) == 1
     assert "no portfolio performance" in capsys.readouterr().err
+    # the summary's headers each sit over the rows they describe
+    assert main(["summary", "--start", "2012-10-01", "--end", "2012-10-12"]) == 0
+    out = capsys.readouterr().out
+    portfolio = out.index("Portfolio (the paper account, after costs)")
+    books = out.index("Strategy books (notional, before netting and costs)")
+    assert portfolio < out.index("│ portfolio") < books
+    assert books < out.rindex("│ ewma_trend") and books < out.rindex("│ zscore_reversion")
+    assert "strategy:" not in out
 
 
 class _Inbox:
