@@ -49,7 +49,8 @@ FLAG_COLUMNS = ["trade_date", "symbol", "check_name", "observed", "threshold"]
 RECENT_ROWS = 500  # orders and fills the Orders page lists
 PAGES = {"overview": "Overview", "strategies": "Strategies",
          "positions": "Positions & exposure", "signals": "Signals",
-         "orders": "Orders & fills", "data": "Data health", "runs": "Pipeline runs"}
+         "orders": "Orders & fills", "divergence": "Divergence", "data": "Data health",
+         "runs": "Pipeline runs"}
 ROLLING_SHARPE_DAYS = 63
 MISSING = "—"  # what an empty cell shows (Streamlit's default is the word "None")
 STATUS_COLOR = {"success": "green", "failed": "red", "running": "orange",
@@ -258,6 +259,41 @@ def signals_tab(signals: pd.DataFrame) -> None:
     st.plotly_chart(fig)
 
 
+def divergence_tab(rows: pd.DataFrame) -> None:
+    """Each account against the engine's fill model: totals per cause, and the cumulative
+    difference over time (macroquant/reports/divergence.py)."""
+    from macroquant.reports.divergence import CAUSES, divergence_summary
+
+    if rows.empty:
+        st.info("No divergence recorded yet: the reports stage writes it after orders.")
+        return
+    st.caption("How far each account's real fills are from the engine's fill model on the "
+               "same orders (positive: the account did worse). The paper account is the "
+               "model, so it must be 0; for a live broker it is its real slippage and fees.")
+    totals = []
+    for broker, mine in rows.groupby("broker"):
+        by_cause = divergence_summary(mine)
+        totals.append({"broker": broker, **by_cause.to_dict(), "total": by_cause.sum(),
+                       "sessions": mine["as_of"].nunique()})
+        if broker == "paper":
+            if mine["amount"].abs().max() > 1e-6:
+                st.error("The paper account differs from the engine's fill model: a bug "
+                         "(see system_logs, logger macroquant.divergence).")
+            else:
+                st.success("The paper account equals the engine's fill model (0 on every "
+                           "session).")
+    frame = pd.DataFrame(totals)
+    table(frame, {c: MONEY for c in [*CAUSES, "total"]},
+          order=["broker", *CAUSES, "total", "sessions"])
+    daily = rows.groupby(["as_of", "broker"])["amount"].sum().unstack("broker").cumsum()
+    fig = go.Figure([go.Scatter(x=daily.index, y=daily[b], name=b) for b in daily.columns])
+    fig.update_xaxes(tickformat="%Y-%m-%d")
+    fig.update_layout(title="Cumulative divergence", height=320,
+                      margin={"l": 10, "r": 10, "t": 40, "b": 10})
+    fig.update_yaxes(tickformat="$,.2f")
+    st.plotly_chart(fig)
+
+
 def orders_tab(orders: pd.DataFrame, trades: pd.DataFrame, counts: pd.Series,
                limit: int = RECENT_ROWS) -> None:
     """Recent orders with their fills, then the fills themselves; every column of both in
@@ -438,6 +474,8 @@ def render(conn: psycopg.Connection, page: str) -> None:
     elif page == "orders":
         orders_tab(dd.recent_orders(conn, RECENT_ROWS), dd.recent_trades(conn, RECENT_ROWS),
                    dd.order_status_counts(conn))
+    elif page == "divergence":
+        divergence_tab(dd.divergence_totals(conn))
     elif page == "data":
         data_health_tab(dd.source_freshness(conn), dd.failed_checks(conn),
                         dd.quality_flags(conn), dd.quarantine_summary(conn),

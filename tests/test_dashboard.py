@@ -119,6 +119,12 @@ def _seed(url: str) -> None:
              (D4, 4, "ohlc_consistency", "WTI", D4, "low above open"),
              (D4, 4, "non_positive", "WTI", D4, "non-positive price"),
              (D3, 1, "duplicates", "EURUSD", D3, "2 rows for EURUSD on 2024-01-04")])
+        conn.cursor().executemany(
+            """INSERT INTO divergence (as_of, broker, cause, amount, orders)
+               VALUES (%s, %s, %s, %s, %s)""",
+            [(D2, "paper", "fill_price", 0.0, 1), (D3, "paper", "fill_price", 0.0, 1),
+             (D2, "alpaca", "fill_price", 12.5, 2), (D3, "alpaca", "costs", 1.75, 2),
+             (D3, "alpaca", "missed", -4.25, 1)])
 
 
 def _at(day: int, hour: int, minute: int) -> datetime:
@@ -277,8 +283,8 @@ def test_app_shows_the_seeded_numbers(monkeypatch, tmp_path, seeded_url):
     assert _metric(app, "Last run") == "Failed"
     assert any("validate" in e.value and "2 rows quarantined" in e.value for e in app.error)
     assert app.sidebar.radio[0].options == ["Overview", "Strategies", "Positions & exposure",
-                                            "Signals", "Orders & fills", "Data health",
-                                            "Pipeline runs"]
+                                            "Signals", "Orders & fills", "Divergence",
+                                            "Data health", "Pipeline runs"]
     assert any("Kill switch **ACTIVE**" in s.value for s in app.sidebar.success)
 
     app = _run_app(monkeypatch, tmp_path, seeded_url, "positions")
@@ -450,3 +456,18 @@ def test_login_page_names_no_database(monkeypatch, tmp_path, seeded_url):
     app.text_input[1].input("correct horse battery")
     app.button[0].click().run()
     assert any(c.value.startswith("Database ") for c in app.caption)  # after the login
+
+
+def test_divergence_page_totals_each_account_by_cause(monkeypatch, tmp_path, seeded_url):
+    monkeypatch.setenv("MACROQUANT_HOME", str(tmp_path))
+    monkeypatch.setenv("MACROQUANT_DATABASE_URL", seeded_url)
+    app = AppTest.from_file(str(APP), default_timeout=60)
+    app.query_params["page"] = "divergence"
+    app.run()
+    assert not app.exception
+    assert "The paper account equals the engine's fill model (0 on every session)." in [
+        s.value for s in app.main.success]
+    totals = app.dataframe[0].value.set_index("broker")
+    assert totals.loc["alpaca", "fill_price"] == 12.5 and totals.loc["alpaca", "costs"] == 1.75
+    assert totals.loc["alpaca", "missed"] == -4.25 and totals.loc["alpaca", "total"] == 10.0
+    assert totals.loc["paper", "total"] == 0.0 and totals.loc["alpaca", "sessions"] == 2

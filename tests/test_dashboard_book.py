@@ -37,8 +37,10 @@ def test_strategies_page_lists_book_changes_and_runs_show_dead_stages(monkeypatc
                for w in app.warning)
     # nobody holds key 4242: the stage's process is gone, so it is shown interrupted
     app = _run_app(monkeypatch, tmp_path, seeded_url, "runs")
-    runs = _table_with(app, "airflow").set_index(["run_id", "stage"])
-    assert runs.loc[("r3", "signals"), "status"] == "interrupted"
+    stages = _table_with(app, "stage").set_index(["run_id", "stage"])
+    assert stages.loc[("r3", "signals"), "status"] == "interrupted"
+    per_run = _table_with(app, "stages").set_index("run_id")
+    assert per_run.loc["r3", "status"] == "interrupted"
     app = _run_app(monkeypatch, tmp_path, seeded_url)
     assert any("interrupted at stage **signals**" in e.value for e in app.error)
     with psycopg.connect(seeded_url) as conn:  # the dashboard only reads

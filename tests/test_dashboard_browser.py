@@ -54,12 +54,14 @@ WIDTHS = (1400, 1000)
 # page key -> (header on the page, minimum number of Plotly charts drawn)
 PAGES = {"overview": ("Overview", 1), "strategies": ("Strategies", 2),
          "positions": ("Positions & exposure", 1), "signals": ("Signals", 1),
-         "orders": ("Orders & fills", 0), "data": ("Data health", 0),
+         "orders": ("Orders & fills", 0), "divergence": ("Divergence", 1),
+         "data": ("Data health", 0),
          "runs": ("Pipeline runs", 0)}
 # strings the seeded rows must draw: proof that the canvas recording sees the cells
 DRAWN = {"positions": ["$47,500.00", "-$109,000.00", "EURUSD"],
          "orders": ["—", "submitted"],
-         "strategies": ["$102,504.90"], "data": ["AAPL", "7.82"]}
+         "strategies": ["$102,504.90"], "data": ["AAPL", "7.82"],
+         "divergence": ["alpaca", "$12.50"]}
 LONG_REASON = ("log move 0.131875 is 7.82 x the mean absolute move 0.016863 of the previous "
                "20 moves (limit 7 x)")
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",

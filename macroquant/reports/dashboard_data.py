@@ -321,8 +321,9 @@ def run_summary(runs: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for run_id, stages in runs.groupby("run_id", sort=False):
         statuses = set(stages["status"])
-        status = next((s for s in ("failed", "running") if s in statuses), "success")
-        failed = stages[stages["status"] == "failed"]
+        status = next((s for s in ("failed", "interrupted", "running") if s in statuses),
+                      "success")
+        failed = stages[stages["status"].isin(["failed", "interrupted"])]
         finished = stages["finished_at"]
         seconds = (float("nan") if finished.isna().any() else
                    (finished.max() - stages["started_at"].min()).total_seconds())
@@ -433,3 +434,10 @@ def airflow_run_link(run_id: str, base_url: str) -> str | None:
     if not separator or not dag_id.startswith("macroquant_"):
         return None
     return f"{base_url.rstrip('/')}/dags/{dag_id}/runs/{quote(airflow_run, safe='')}"
+
+
+def divergence_totals(conn: psycopg.Connection) -> pd.DataFrame:
+    """Per account and cause: the divergence monitor's total and the sessions it covers,
+    and the daily total per account (for the chart). Table: divergence."""
+    return read_frame(conn, """SELECT as_of, broker, cause, amount, orders FROM divergence
+                               ORDER BY as_of, broker, cause""")
