@@ -132,7 +132,8 @@ def size_book(data: BookInputs, trading: TradingConfig, sessions: list[date]
     universe = sorted({s for n in names for s in universes[n]})
     quantity = targets.pivot_table(index="as_of", columns="symbol", values="target_quantity",
                                    aggfunc="sum").reindex(index=window, columns=universe)
-    full_positions = (full.reindex(index=window, columns=universe) / prices[universe]
+    full_positions = (full.reindex(index=window, columns=universe)
+                      / prices.reindex(columns=universe)
                       if names else quantity)
     lots = instruments.set_index("symbol")["lot_size"].astype(float)
     book = buffer_targets(quantity.fillna(0.0), full_positions, lots, data.previous,

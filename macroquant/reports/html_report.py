@@ -118,12 +118,15 @@ def render_report(
     metrics: dict[str, float],
     attribution: dict[str, pd.DataFrame],
     attribution_start: date,
+    divergence: pd.DataFrame | None = None,
 ) -> str:
     """The report's HTML. Frames: ``portfolio`` and ``strategies`` are performance rows up to
     ``as_of``, ``positions`` end-of-day positions with ``symbol, asset_class``, ``orders``
     the orders sent after the close of ``as_of``, ``risk_summary`` counts of risk outcomes
     over the period, ``attribution`` the summary tables (see
-    :mod:`macroquant.reports.attribution`) of ``attribution_start`` to ``as_of``."""
+    :mod:`macroquant.reports.attribution`) of ``attribution_start`` to ``as_of``,
+    ``divergence`` each account's total per cause over the period
+    (:mod:`macroquant.reports.divergence`)."""
     charts = [_equity_figure(portfolio)]
     if "strategy" in attribution:
         charts.append(_contribution_figure(
@@ -173,5 +176,9 @@ the Euler split of the realised daily P&amp;L volatility (annualised, USD).</p>
 {_table(orders, "No orders today.")}
 <h2>Risk checks in the period</h2>
 {_table(risk_summary, "No risk events.")}
+<h2>Account vs the engine's fill model (divergence) in the period</h2>
+<p>Each account's fills against the fills the engine's model gives the same orders,
+per cause, USD; positive means the account did worse. The paper account is the model: 0.</p>
+{_table(divergence if divergence is not None else pd.DataFrame(), "No order to compare.")}
 </body></html>
 """

@@ -84,6 +84,10 @@ def _inputs(conn: psycopg.Connection, kind: str, as_of: date) -> dict[str, objec
     risk = read_frame(conn, """SELECT check_name, outcome, count(*) AS events FROM risk_events
                                WHERE as_of BETWEEN %s AND %s GROUP BY check_name, outcome
                                ORDER BY check_name, outcome""", (first, as_of))
+    divergence = read_frame(conn, """SELECT broker, cause, sum(amount) AS amount,
+                                            sum(orders) AS orders FROM divergence
+                                     WHERE as_of BETWEEN %s AND %s GROUP BY broker, cause
+                                     ORDER BY broker, cause""", (first, as_of))
     attributed_from = attribution_start(kind, first, portfolio["as_of"])
     attribution = load_attribution(conn, attributed_from, as_of)
     tables = attribution.tables() if len(attribution.portfolio_pnl) else {}
@@ -92,7 +96,7 @@ def _inputs(conn: psycopg.Connection, kind: str, as_of: date) -> dict[str, objec
             "strategies": performance[performance["scope"] != "portfolio"],
             "positions": positions, "orders": orders, "risk_summary": risk,
             "metrics": summary(returns) if len(returns) else {}, "attribution": tables,
-            "attribution_start": attributed_from}
+            "attribution_start": attributed_from, "divergence": divergence}
 
 
 def write_report(conn: psycopg.Connection, reports_dir: Path, kind: str, as_of: date

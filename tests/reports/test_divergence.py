@@ -74,6 +74,9 @@ def test_the_paper_account_does_not_diverge(loaded_settings, tmp_path, monkeypat
     assert table["orders"].sum() > 50
     assert table["amount"].abs().max() < 1e-9
     assert alerts == 0
+    report = (loaded_settings.reports_dir / "daily" / f"{end}.html").read_text()
+    section = report[report.index("Account vs the engine's fill model"):]
+    assert "<td>paper</td>" in section and "fill_price" in section
     monkeypatch.setenv("MACROQUANT_HOME", str(tmp_path))
     monkeypatch.setenv("MACROQUANT_DATABASE_URL", loaded_settings.database_url)
     assert main(["divergence", "--start", str(start), "--end", str(end)]) == 0
