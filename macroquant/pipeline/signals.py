@@ -1,8 +1,10 @@
 """Stage 4 — signals: run every enabled strategy over the window.
 
-Input: ``data_checks`` (gate: every session of the window validated with no failure),
+Input: ``data_checks`` (gate: every session of the window validated),
 ``market_data`` (history up to the window's end), ``economic_indicators`` (point-in-time,
-for macro rules), ``quarantine`` (the per-instrument anomaly gate), ``instruments``, the
+for macro rules), ``quarantine`` (the per-instrument anomaly gate: an open quarantined bar stops its
+instrument, not the book; a WARNING row names them and the strategies trading them),
+``instruments``, the
 strategy YAML files.
 Output: ``strategies`` (upserted from the YAML), ``signals`` rows ``(as_of, strategy_id,
 instrument_id, strength, direction, confidence)``; an ERROR row in ``system_logs`` for each
@@ -49,24 +51,23 @@ from macroquant.strategies.loader import LoadedStrategy, load_strategies
 GATE_DATASETS: tuple[str, ...] = ("market_data", "csv_file")
 
 
-def check_data_gate(conn: psycopg.Connection, context: StageContext) -> None:
-    """Raise unless every session of the window passed validation (the validate stage's
-    checks and those of any CSV file loaded into it)."""
+def check_data_gate(conn: psycopg.Connection, context: StageContext) -> list[date]:
+    """Raise unless every session of the window was validated (by the validate stage or a
+    CSV file loaded into it); return the sessions where a check failed.
+
+    A failed check no longer stops the whole window: the bars it quarantined stop only
+    their instruments (:func:`load_flagged`, the anomaly gate), and the run says which."""
     checks = read_frame(conn, """SELECT as_of, bool_and(passed) AS passed FROM data_checks
                                  WHERE dataset = ANY(%s) AND as_of BETWEEN %s AND %s
                                  GROUP BY as_of""",
                         (list(GATE_DATASETS), context.start, context.end))
     validated = dict(zip(checks["as_of"], checks["passed"], strict=True))
-    failed = [d for d in context.sessions if validated.get(d) is False]
     missing = [d for d in context.sessions if d not in validated]
-    if failed or missing:
-        parts = []
-        if failed:
-            parts.append(f"data checks failed on {', '.join(map(str, failed[:10]))}")
-        if missing:
-            parts.append(f"no validation recorded for {', '.join(map(str, missing[:10]))}")
-        raise DataQualityError(f"signals: {'; '.join(parts)}: no signal is produced for the "
-                               "window. Fix the data (see the quarantine table) and rerun.")
+    if missing:
+        raise DataQualityError(
+            f"signals: no validation recorded for {', '.join(map(str, missing[:10]))}: no "
+            "signal is produced for the window. Run the ingest and validate stages first.")
+    return [d for d in context.sessions if validated.get(d) is False]
 
 
 def register_strategies(conn: psycopg.Connection, strategies: list[LoadedStrategy]) -> dict:
@@ -154,11 +155,12 @@ def load_macro_panel(conn: psycopg.Connection, names: set[str], index: pd.Dateti
 
 def load_flagged(conn: psycopg.Connection, context: StageContext,
                  instrument_ids: dict[str, int]) -> pd.DataFrame:
-    """True per (session, instrument_id) that has a quarantined market-data row for the
-    window (the anomaly gate)."""
+    """True per (session, instrument_id) that has an open (not accepted, not dropped)
+    quarantined market-data row for the window (the anomaly gate)."""
     rows = read_frame(conn, """SELECT DISTINCT as_of, symbol FROM quarantine
                                WHERE dataset = 'market_data' AND as_of BETWEEN %s AND %s
-                                 AND symbol IS NOT NULL""", (context.start, context.end))
+                                 AND symbol IS NOT NULL AND status = 'open'""",
+                      (context.start, context.end))
     rows = rows[rows["symbol"].isin(instrument_ids)]
     if rows.empty:
         return pd.DataFrame(dtype=bool)
@@ -169,11 +171,39 @@ def load_flagged(conn: psycopg.Connection, context: StageContext,
                             aggfunc="any").astype(bool)
 
 
+def report_quarantined(conn: psycopg.Connection, context: StageContext,
+                       flagged: pd.DataFrame, strategies: list[LoadedStrategy],
+                       instrument_ids: dict[str, int], failed_sessions: list[date]) -> int:
+    """Log (WARNING) which instruments open quarantine rows stop in the window and which
+    strategies trade them; return the number of instruments stopped."""
+    if flagged.empty and not failed_sessions:
+        return 0
+    symbols = {i: s for s, i in instrument_ids.items()}
+    stopped = sorted(symbols[i] for i in flagged.columns[flagged.any()]) if not flagged.empty \
+        else []
+    touched = sorted(item.config.name for item in strategies
+                     if (set(item.config.universe) | item.strategy.required_macro())
+                     & set(stopped))
+    if stopped:
+        message = (f"quarantined bars stop {', '.join(stopped)} on "
+                   f"{', '.join(str(d.date()) for d in flagged.index[flagged.any(axis=1)][:10])}"
+                   f": no signal for them (strategies trading them: "
+                   f"{', '.join(touched) or 'none'}); the rest of the book trades. See "
+                   "`macroquant quarantine list`.")
+    else:
+        message = (f"data checks failed on {', '.join(map(str, failed_sessions[:10]))}, but "
+                   "no open quarantined bar is of a known instrument: every strategy runs")
+    write_system_log(conn, "WARNING", "macroquant.signals", message, context.run_id,
+                     {"instruments": stopped, "strategies": touched,
+                      "start": str(context.start), "end": str(context.end)})
+    return len(stopped)
+
+
 def run(context: StageContext) -> dict[str, int]:
     """Generate and store every enabled strategy's signals for the window."""
     strategies = load_strategies(context.settings.strategies_dir)
     with transaction(context.url) as conn:
-        check_data_gate(conn, context)
+        failed_sessions = check_data_gate(conn, context)
         strategy_ids = register_strategies(conn, strategies)
         paused = paused_strategies(conn)
         skipped = sorted(item.config.name for item in strategies if item.config.name in paused)
@@ -198,9 +228,11 @@ def run(context: StageContext) -> dict[str, int]:
         macro = load_macro_panel(conn, set(asked_by), raw.index, raw, instrument_ids,
                                  asked_by)
         window = pd.DatetimeIndex(pd.to_datetime(context.sessions))
+        flagged = load_flagged(conn, context, instrument_ids)
+        blocked = report_quarantined(conn, context, flagged, strategies, instrument_ids,
+                                     failed_sessions)
         result = run_window(jobs, raw, adjusted, window, bars=bars, macro=macro,
-                            asset_classes=asset_classes,
-                            flagged=load_flagged(conn, context, instrument_ids))
+                            asset_classes=asset_classes, flagged=flagged)
         for name, error in sorted(result.errors.items()):
             write_system_log(conn, "ERROR", "macroquant.signals",
                              f"strategy {name} raised and was skipped for this run (no "
@@ -222,4 +254,5 @@ def run(context: StageContext) -> dict[str, int]:
                      "AND strategy_id <> ALL(%s)", (context.start, context.end, kept))
         written = copy_rows(conn, "signals", signals, columns)
     return {"signals": written, "strategies": len(strategies) - len(result.errors),
-            "failed_strategies": len(result.errors), "paused_strategies": len(skipped)}
+            "failed_strategies": len(result.errors), "paused_strategies": len(skipped),
+            "quarantined_instruments": blocked}

@@ -16,7 +16,9 @@ Write–audit–publish, in one transaction:
 
 Rows in = published + quarantined, recorded in ``pipeline_runs`` (stage ``ingest_csv``).
 No value is parsed or formatted in Python. Loading the same file again changes nothing:
-unchanged rows are left untouched and the file's quarantine rows are replaced.
+unchanged rows are left untouched and the file's open quarantine rows are replaced
+(``quarantine.origin`` is the file's absolute path, ``line`` its line; another file's rows
+are kept, and a row accepted or dropped keeps that decision).
 """
 
 from __future__ import annotations
@@ -92,20 +94,31 @@ def create_instruments(conn: psycopg.Connection, symbols: np.ndarray,
 
 
 def quarantine_malformed(conn: psycopg.Connection, rows: list[MalformedRow], start: date,
-                         end: date) -> int:
-    """Keep the malformed rows in ``quarantine`` (dataset ``csv_file``, check
-    ``malformed_row``, ``row_number`` = line, ``raw_row`` = the line's text)."""
+                         end: date, origin: str) -> int:
+    """Keep the malformed rows of the file ``origin`` in ``quarantine`` (dataset
+    ``csv_file``, check ``malformed_row``, ``row_number`` and ``line`` = line, ``raw_row``
+    = the line's text). Other files' rows, and lines already dropped, are kept."""
     conn.execute("DELETE FROM quarantine WHERE source_id = %s AND dataset = %s "
-                 "AND as_of BETWEEN %s AND %s", (SOURCE_ID, MALFORMED_DATASET, start, end))
+                 "AND origin = %s AND status = 'open' AND as_of BETWEEN %s AND %s",
+                 (SOURCE_ID, MALFORMED_DATASET, origin, start, end))
     if not rows:
         return 0
     as_of = assign_as_of(pd.Series(pd.to_datetime([r.trade_date for r in rows])), start, end)
     frame = pd.DataFrame({
-        "source_id": SOURCE_ID, "as_of": as_of, "row_number": [r.line for r in rows],
+        "source_id": SOURCE_ID, "origin": origin, "line": [r.line for r in rows],
+        "as_of": as_of, "row_number": [r.line for r in rows],
         "check_name": "malformed_row", "dataset": MALFORMED_DATASET,
         "trade_date": pd.to_datetime([r.trade_date for r in rows]),
         "reason": [r.reason for r in rows],
         "raw_row": [json.dumps({"line": r.line, "text": r.text}) for r in rows]})
+    decided = {(a, n) for a, n in conn.execute(
+        """SELECT as_of, row_number FROM quarantine WHERE source_id = %s AND origin = %s
+           AND dataset = %s AND check_name = 'malformed_row'""",
+        (SOURCE_ID, origin, MALFORMED_DATASET))}
+    if decided:
+        keep = [(a.date(), n) not in decided
+                for a, n in zip(frame["as_of"], frame["row_number"], strict=True)]
+        frame = frame[keep]
     return copy_rows(conn, "quarantine", frame, list(frame.columns))
 
 
@@ -251,10 +264,11 @@ def ingest_csv(settings: Settings, path: str | Path, *, asset_class: str = "sing
             changed = publish.publish(conn, counts.published, deferred_checks, symbols, dates,
                                       report)
             counts = audit.count(conn, staged_rows)
-            audit.write_quarantine(conn, start, end, source_id=SOURCE_ID)
+            origin = str(path.resolve())
+            audit.write_quarantine(conn, start, end, source_id=SOURCE_ID, origin=origin)
             audit.write_gate_checks(conn, start, end, [], dataset=MALFORMED_DATASET,
                                     rows_checked=_rows_per_as_of(per_date, start, end))
-            quarantine_malformed(conn, malformed, start, end)
+            quarantine_malformed(conn, malformed, start, end, origin)
             seconds["publish"] = time.perf_counter() - tick
             if on_step is not None:
                 on_step("publish", seconds["publish"])
@@ -320,6 +334,6 @@ def ingest_csv_command(settings: Settings, path: str | Path, asset_class: str = 
                     "market_data.source_id now says 'csv' for them")
     if result["quarantined"]:
         reasons = ", ".join(f"{k}: {v}" for k, v in result["quarantined_by_check"].items())
-        message += (f"\nquarantined by check: {reasons} (rows and reasons in the quarantine "
-                    f"table, source_id '{SOURCE_ID}', row_number = line in the file)")
+        message += (f"\nquarantined by check: {reasons} (each row with its line: "
+                    f"macroquant quarantine list --symbol SYMBOL; accept or drop them there)")
     return (1 if result["validate_failed"] else 0), message
