@@ -36,18 +36,24 @@ def demo_database_url(url: str, name: str = DEMO_DATABASE) -> str:
     """``url`` with its database replaced by ``name`` (query and credentials kept)."""
     from urllib.parse import urlsplit, urlunsplit
 
+    if "://" not in url:  # a libpq key=value string
+        from psycopg.conninfo import make_conninfo
+
+        return make_conninfo(url, dbname=name)
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path=f"/{name}"))
 
 
 def _latest_state(url: str) -> date | None:
+    import psycopg
+
     from macroquant.db.connection import connect
 
     with connect(url) as conn:
         try:
             return conn.execute("SELECT max(as_of) FROM performance "
                                 "WHERE scope = 'portfolio'").fetchone()[0]
-        except Exception:  # a database not migrated yet has no account state
+        except psycopg.errors.UndefinedTable:  # not migrated yet: no account state
             return None
 
 

@@ -90,8 +90,16 @@ def check_database_url(url: str, variable: str = "MACROQUANT_DATABASE_URL") -> s
     problem = url_problem(url)
     if problem:
         raise DatabaseUnavailableError(
-            f"{variable} is not a valid PostgreSQL URL ({mask_password(url)}): {problem}")
+            f"{variable} is not a valid PostgreSQL URL ({_mask_bad_url(url)}): {problem}")
     return url
+
+
+def _mask_bad_url(url: str) -> str:
+    """``url`` masked even where it does not parse: everything from the ':' after the user
+    name to the last '@' is the password's room."""
+    head, sep, rest = url.rpartition("@")
+    start = re.match(r"(?:[A-Za-z][A-Za-z0-9+.\-]*:/{0,3})?[^:/@\s]*:", head) if sep else None
+    return f"{start.group(0)}***@{rest}" if start else mask_password(url)
 
 
 def embedded_server_url(pgdata: Path) -> str:

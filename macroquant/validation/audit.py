@@ -243,6 +243,17 @@ def count(conn: psycopg.Connection, rows_in: int | None = None) -> AuditCounts:
                        failures_by_check={name: int(n) for name, n in by_check})
 
 
+# The SET items of a quarantine upsert that keep a person's decision when the row found
+# again is unchanged, and open it again when it changed.
+KEEP_DECISION_IF_UNCHANGED = sql.SQL("""
+    status = CASE WHEN quarantine.raw_row = EXCLUDED.raw_row
+                  THEN quarantine.status ELSE 'open' END,
+    decided_by = CASE WHEN quarantine.raw_row = EXCLUDED.raw_row
+                      THEN quarantine.decided_by END,
+    decided_at = CASE WHEN quarantine.raw_row = EXCLUDED.raw_row
+                      THEN quarantine.decided_at END""")
+
+
 def write_quarantine(conn: psycopg.Connection, start: date, end: date,
                      source_id: str | None = None, origin: str | None = None) -> int:
     """Replace the window's open market-data quarantine of one origin with the failures,
@@ -258,7 +269,7 @@ def write_quarantine(conn: psycopg.Connection, start: date, end: date,
     """
     # Upsert, then delete the open rows no longer failing: a row found again keeps its
     # quarantine_id (the id a person names in `macroquant quarantine accept`).
-    written = conn.execute(
+    written = conn.execute(sql.SQL(
         """INSERT INTO quarantine (source_id, origin, line, as_of, row_number, check_name,
                                    dataset, symbol, trade_date, reason, raw_row)
            SELECT f.source_id, coalesce(%s, f.source_id),
@@ -274,13 +285,7 @@ def write_quarantine(conn: psycopg.Connection, start: date, end: date,
            ON CONFLICT (source_id, origin, as_of, row_number, check_name) DO UPDATE SET
                line = EXCLUDED.line, symbol = EXCLUDED.symbol,
                trade_date = EXCLUDED.trade_date, reason = EXCLUDED.reason,
-               raw_row = EXCLUDED.raw_row,
-               status = CASE WHEN quarantine.raw_row = EXCLUDED.raw_row
-                             THEN quarantine.status ELSE 'open' END,
-               decided_by = CASE WHEN quarantine.raw_row = EXCLUDED.raw_row
-                                 THEN quarantine.decided_by END,
-               decided_at = CASE WHEN quarantine.raw_row = EXCLUDED.raw_row
-                                 THEN quarantine.decided_at END""",
+               raw_row = EXCLUDED.raw_row, {keep}""").format(keep=KEEP_DECISION_IF_UNCHANGED),
         (origin, origin, DATASET)).rowcount
     conn.execute("""DELETE FROM quarantine q WHERE q.dataset = %s
                     AND q.as_of BETWEEN %s AND %s AND q.status = 'open'

@@ -23,7 +23,6 @@ are kept, and a row accepted or dropped keeps that decision).
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable
@@ -35,11 +34,12 @@ import numpy as np
 import pandas as pd
 import psycopg
 from psycopg import sql
+from psycopg.types.json import Jsonb
 from pydantic import ValidationError
 
 from macroquant.calendars import session_on_or_after, sessions
 from macroquant.config.settings import Settings
-from macroquant.db.bulk import copy_rows, upsert_rows
+from macroquant.db.bulk import upsert_rows
 from macroquant.db.connection import database_url, transaction
 from macroquant.pipeline.ingest import assign_as_of
 from macroquant.pipeline.runner import audit_time, record_run
@@ -97,29 +97,30 @@ def quarantine_malformed(conn: psycopg.Connection, rows: list[MalformedRow], sta
                          end: date, origin: str) -> int:
     """Keep the malformed rows of the file ``origin`` in ``quarantine`` (dataset
     ``csv_file``, check ``malformed_row``, ``row_number`` and ``line`` = line, ``raw_row``
-    = the line's text). Other files' rows, and lines already dropped, are kept."""
-    conn.execute("DELETE FROM quarantine WHERE source_id = %s AND dataset = %s "
-                 "AND origin = %s AND status = 'open' AND as_of BETWEEN %s AND %s",
-                 (SOURCE_ID, MALFORMED_DATASET, origin, start, end))
-    if not rows:
-        return 0
-    as_of = assign_as_of(pd.Series(pd.to_datetime([r.trade_date for r in rows])), start, end)
-    frame = pd.DataFrame({
-        "source_id": SOURCE_ID, "origin": origin, "line": [r.line for r in rows],
-        "as_of": as_of, "row_number": [r.line for r in rows],
-        "check_name": "malformed_row", "dataset": MALFORMED_DATASET,
-        "trade_date": pd.to_datetime([r.trade_date for r in rows]),
-        "reason": [r.reason for r in rows],
-        "raw_row": [json.dumps({"line": r.line, "text": r.text}) for r in rows]})
-    decided = {(a, n) for a, n in conn.execute(
-        """SELECT as_of, row_number FROM quarantine WHERE source_id = %s AND origin = %s
-           AND dataset = %s AND check_name = 'malformed_row'""",
-        (SOURCE_ID, origin, MALFORMED_DATASET))}
-    if decided:
-        keep = [(a.date(), n) not in decided
-                for a, n in zip(frame["as_of"], frame["row_number"], strict=True)]
-        frame = frame[keep]
-    return copy_rows(conn, "quarantine", frame, list(frame.columns))
+    = the line's text). Other files' rows are kept; a line found again keeps its
+    ``quarantine_id`` and, if its text is unchanged, its decision."""
+    as_of = (assign_as_of(pd.Series(pd.to_datetime([r.trade_date for r in rows])), start, end)
+             if rows else pd.Series([], dtype="datetime64[ns]"))
+    keys = [(a.date(), r.line) for a, r in zip(as_of, rows, strict=True)]
+    conn.execute(
+        """DELETE FROM quarantine WHERE source_id = %s AND dataset = %s AND origin = %s
+           AND status = 'open' AND as_of BETWEEN %s AND %s
+           AND (as_of, row_number) NOT IN (SELECT * FROM unnest(%s::date[], %s::int[]))""",
+        (SOURCE_ID, MALFORMED_DATASET, origin, start, end, [k[0] for k in keys],
+         [k[1] for k in keys]))
+    with conn.cursor() as cur:
+        cur.executemany(sql.SQL(
+            """INSERT INTO quarantine (source_id, origin, line, as_of, row_number, check_name,
+                                       dataset, trade_date, reason, raw_row)
+               VALUES (%s, %s, %s, %s, %s, 'malformed_row', %s, %s, %s, %s)
+               ON CONFLICT (source_id, origin, as_of, row_number, check_name) DO UPDATE SET
+                   trade_date = EXCLUDED.trade_date, reason = EXCLUDED.reason,
+                   raw_row = EXCLUDED.raw_row, {keep}""").format(
+                keep=audit.KEEP_DECISION_IF_UNCHANGED),
+            [(SOURCE_ID, origin, r.line, day, r.line, MALFORMED_DATASET, r.trade_date,
+              r.reason, Jsonb({"line": r.line, "text": r.text}))
+             for (day, _), r in zip(keys, rows, strict=True)])
+    return len(rows)
 
 
 def _run_id(path: Path) -> str:
