@@ -159,15 +159,27 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     run_id = args.run_id or default_run_id(start, end)
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/"
                "{task.total} stages"), TimeElapsedColumn())
+    results: dict[str, dict[str, int]] = {}
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task(f"{start}..{end}", total=len(STAGES))
         for stage in STAGES:
             progress.update(task, description=f"{start}..{end} {stage:>9}")
-            rows = run_stage(stage, start, end, run_id, settings)
+            rows = results[stage] = run_stage(stage, start, end, run_id, settings)
             progress.console.print(f"  {stage:<9} {rows}")
             progress.advance(task)
     console.print(f"run {run_id}: all {len(STAGES)} stages succeeded")
+    _say_quarantined(console, results)
     return 0
+
+
+def _say_quarantined(console, results: dict[str, dict[str, int]]) -> None:
+    """A warning line when bars were quarantined: which command lists them."""
+    quarantined = results.get("validate", {}).get("quarantined", 0)
+    stopped = results.get("signals", {}).get("quarantined_instruments", 0)
+    if quarantined or stopped:
+        console.print(f"warning: {quarantined} staged row(s) quarantined; {stopped} "
+                      "instrument(s) got no signal for the sessions concerned (the rest of "
+                      "the book traded): see `macroquant quarantine list`")
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
@@ -332,6 +344,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     1 (2 for a usage error); ``--debug`` / ``MACROQUANT_DEBUG=1`` adds the traceback."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = debug_requested(argv)
+    # --debug is taken anywhere on the line (`macroquant run daily --as-of D --debug`)
+    argv = [part for part in argv if part != "--debug"]
     try:
         return _main(argv, debug)
     except KeyboardInterrupt:

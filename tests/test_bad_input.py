@@ -277,3 +277,10 @@ def test_debug_shows_the_traceback_still_masked(how: str, world: World,
     assert "DatabaseUnavailableError" in err
     assert SECRET not in err and "trader:***@127.0.0.1" in err
     assert err.strip().splitlines()[-1].startswith("error: cannot connect to PostgreSQL")
+
+
+def test_debug_is_taken_after_the_subcommand_too(world: World, monkeypatch, capsys):
+    assert main(["run", "daily", "--as-of", "2027-06-01", "--debug"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and "PreflightError" in err
+    assert err.strip().splitlines()[-1].startswith("error: --as-of 2027-06-01 is after today")

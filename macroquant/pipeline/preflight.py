@@ -122,6 +122,10 @@ def _database_problems(conn: psycopg.Connection, report: PreflightReport) -> lis
     except psycopg.errors.UndefinedTable:
         return ["the database schema is not set up; run `macroquant db migrate`"]
     sample_on = SAMPLE_SOURCE in sources.values() or SAMPLE_SOURCE in sources
+    if not known and not sources:
+        return ["the database holds no instruments and no enabled data source yet: load "
+                "data first (`macroquant ingest sample --end DATE`, `make demo`, or "
+                "`macroquant ingest csv FILE`)"]
     problems = []
     offered = known | (_sample_symbols() if sample_on else set())
     for item in report.strategies:
