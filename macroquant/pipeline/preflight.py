@@ -153,11 +153,15 @@ def _data_problems(conn: psycopg.Connection, report: PreflightReport,
     needs at least one bar of a traded instrument: stored, or fetchable by ingest."""
     if {s for s, adapter in sources.items() if adapter not in (SAMPLE_SOURCE, "csv")}:
         return []  # a vendor is assumed to serve any past date; ingest reports failures
+    # two primary-key probes per traded instrument (no scan of market_data)
     stored = {symbol: (lo, hi) for symbol, lo, hi in conn.execute(
-        """SELECT i.symbol, min(m.trade_date), max(m.trade_date)
-           FROM market_data m JOIN instruments i USING (instrument_id)
-           WHERE i.symbol = ANY(%s) AND m.trade_date <= %s GROUP BY i.symbol""",
-        (report.traded, report.end))}
+        """SELECT i.symbol,
+                  (SELECT min(m.trade_date) FROM market_data m
+                   WHERE m.instrument_id = i.instrument_id),
+                  (SELECT max(m.trade_date) FROM market_data m
+                   WHERE m.instrument_id = i.instrument_id AND m.trade_date <= %s)
+           FROM instruments i WHERE i.symbol = ANY(%s)""",
+        (report.end, report.traded)) if hi is not None}
     fill_start = report.start
     for _ in range(MAX_FILL_SESSIONS):
         fill_start = previous_session(fill_start)
