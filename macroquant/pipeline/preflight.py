@@ -190,10 +190,15 @@ def _data_problems(conn: psycopg.Connection, report: PreflightReport,
                 f"has no bar within {MAX_FILL_SESSIONS} sessions before {report.start}, "
                 f"traded by {', '.join(sorted({f for s in stale for f in users[s]}))}; "
                 "load newer data, take it out of the universe, or choose an earlier window"]
+    # A price carried over missing sessions is a stale price: say so when the instrument's
+    # data ends inside the window (its bundled history ends, or it lacks a price too long).
     report.warnings += [
-        f"{s}: the last stored or bundled bar is of {hi}; it goes stale during the window "
-        f"(not traded after {MAX_FILL_SESSIONS} sessions without a price)"
-        for s, (_, hi) in sorted(reachable.items()) if _goes_stale(hi, fill_start, report.end)]
+        f"{s}: the last stored or bundled bar is of {hi}, before the window's end "
+        f"{report.end}: its price is carried as a stale price for up to {MAX_FILL_SESSIONS} "
+        "sessions, then it is not traded"
+        for s, (_, hi) in sorted(reachable.items())
+        if hi < report.end and (_goes_stale(hi, fill_start, report.end)
+                                or (s in spans and spans[s][1] < report.end))]
     return []
 
 

@@ -58,12 +58,19 @@ def test_a_window_with_data_passes(loaded_settings):
     assert report.warnings == []
 
 
-def test_stocks_going_stale_in_the_window_are_named(loaded_settings):
-    report = preflight(loaded_settings, date(2013, 2, 25), date(2013, 3, 28),
-                       today=date(2026, 1, 2))
+@pytest.mark.parametrize("end", [date(2013, 3, 28), date(2013, 3, 8), date(2013, 3, 4)])
+def test_stocks_going_stale_in_the_window_are_named(loaded_settings, end):
+    # the week after the bundled stocks end (2013-03-01) trades carried prices: said so
+    report = preflight(loaded_settings, date(2013, 2, 25), end, today=date(2026, 1, 2))
     stale = [w.split(":")[0] for w in report.warnings]
     assert stale == ["AAPL", "GOOG", "IBM", "MSFT"]
-    assert "last stored or bundled bar is of 2013-03-01" in report.warnings[0]
+    assert report.warnings[0].startswith(
+        f"AAPL: the last stored or bundled bar is of 2013-03-01, before the window's end {end}")
+
+
+def test_no_warning_when_the_data_reaches_the_end(loaded_settings):
+    assert preflight(loaded_settings, date(2013, 2, 25), date(2013, 3, 1),
+                     today=date(2026, 1, 2)).warnings == []
 
 
 def test_an_account_with_later_state_is_refused_before_any_write(loaded_settings):
