@@ -107,7 +107,11 @@ CASES: tuple[Case, ...] = (
     Case("future backfill end", ("run", "backfill", "--start", "2012-10-01",
                                  "--end", "2030-01-01"), 1, "window end 2030-01-01 is after today"),
     Case("stale instruments", ("run", "daily", "--as-of", "2019-06-03"), 1,
-         "stale market data: AAPL (last bar 2013-03-01)"),
+         "stale market data: AAPL (last bar 2012-09-28)"),
+    Case("daily run a year after the stored history", ("run", "daily", "--as-of", "2013-10-01"),
+         1, "(the bundled history ends: AAPL 2013-03-01, GOOG 2013-03-01, IBM 2013-03-01, "
+            "MSFT 2013-03-01); load the history up to the window first (`macroquant ingest "
+            "sample --end 2013-09-30`"),
     Case("airflow-run future window", ("airflow-run", "macroquant_daily", "--start",
                                        "2027-06-01", "--end", "2027-06-02"), 1,
          "window end 2027-06-02 is after today"),

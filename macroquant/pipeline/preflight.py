@@ -21,7 +21,7 @@ call :func:`preflight` (one function for every face). It reads, never writes, an
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 import psycopg
 
@@ -170,11 +170,14 @@ def _data_problems(conn: psycopg.Connection, report: PreflightReport,
     behind = len(stored) < len(report.traded) or any(
         _goes_stale(hi, fill_start, report.end) for _, hi in stored.values())
     spans = sample_spans() if sample_on and behind else {}
+    # the ingest stage fetches the bundled bars of the window only (fetch_span)
+    fetch_lo = previous_session(report.start) + timedelta(days=1)
     reachable = dict(stored)
     for symbol, (lo, hi) in spans.items():
-        if symbol in report.traded and lo <= report.end:
-            old = reachable.get(symbol, (lo, min(hi, report.end)))
-            reachable[symbol] = (min(old[0], lo), max(old[1], min(hi, report.end)))
+        if symbol in report.traded and lo <= report.end and hi >= fetch_lo:
+            fetched = (max(lo, fetch_lo), min(hi, report.end))
+            old = reachable.get(symbol, fetched)
+            reachable[symbol] = (min(old[0], fetched[0]), max(old[1], fetched[1]))
     users = {s: sorted(item.source_file for item in report.strategies
                        if s in item.config.universe) for s in report.traded}
     missing = [s for s in report.traded if s not in reachable]
@@ -184,12 +187,20 @@ def _data_problems(conn: psycopg.Connection, report: PreflightReport,
                 f"by {', '.join(sorted({f for s in missing for f in users[s]}))}"
                 + (f" (the bundled history starts: {starts})" if starts else "")
                 + "; choose a later window or load the data"]
-    stale = {s: hi for s, (_, hi) in reachable.items() if hi < fill_start}
+    # A stored history that stops before the window leaves a hole the run does not fill
+    # (ingest fetches the window only): its price would be stale, its features wrong.
+    stale = {s: hi for s, (_, hi) in stored.items() if hi < fill_start}
     if stale:
-        return [f"stale market data: {', '.join(f'{s} (last bar {hi})' for s, hi in sorted(stale.items()))} "
-                f"has no bar within {MAX_FILL_SESSIONS} sessions before {report.start}, "
-                f"traded by {', '.join(sorted({f for s in stale for f in users[s]}))}; "
-                "load newer data, take it out of the universe, or choose an earlier window"]
+        ends = ", ".join(f"{s} {spans[s][1]}" for s in sorted(stale)
+                         if s in spans and spans[s][1] < report.start)
+        listed = ", ".join(f"{s} (last bar {hi})" for s, hi in sorted(stale.items()))
+        return [f"stale market data: {listed} has no bar within {MAX_FILL_SESSIONS} sessions "
+                f"before {report.start}, traded by "
+                f"{', '.join(sorted({f for s in stale for f in users[s]}))}"
+                + (f" (the bundled history ends: {ends})" if ends else "")
+                + "; load the history up to the window first (`macroquant ingest sample --end "
+                f"{previous_session(report.start)}`, a vendor or a CSV file), take it out of "
+                "the universe, or choose an earlier window"]
     # A price carried over missing sessions is a stale price: say so when the instrument's
     # data ends inside the window (its bundled history ends, or it lacks a price too long).
     report.warnings += [

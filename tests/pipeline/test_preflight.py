@@ -8,6 +8,7 @@ from datetime import date
 import psycopg
 import pytest
 
+from macroquant.pipeline.ingest import load_sample_history
 from macroquant.pipeline.preflight import (
     PreflightError,
     check_window,
@@ -58,18 +59,34 @@ def test_a_window_with_data_passes(loaded_settings):
     assert report.warnings == []
 
 
+@pytest.fixture
+def history_to_feb_2013(loaded_settings):
+    """The loaded history extended to 2013-02-22, the session before 2013-02-25."""
+    load_sample_history(loaded_settings, end=date(2013, 2, 22), start=date(2012, 10, 1))
+    return loaded_settings
+
+
+def test_a_history_that_stops_before_the_window_is_refused(loaded_settings):
+    # the run fetches its window only: a hole of five months would stay
+    with pytest.raises(PreflightError, match=re.escape(
+            "stale market data: AAPL (last bar 2012-09-28), AUDUSD (last bar 2012-09-28)")) \
+            as refused:
+        preflight(loaded_settings, date(2013, 2, 25), date(2013, 3, 1), today=date(2026, 1, 2))
+    assert "`macroquant ingest sample --end 2013-02-22`" in str(refused.value)
+
+
 @pytest.mark.parametrize("end", [date(2013, 3, 28), date(2013, 3, 8), date(2013, 3, 4)])
-def test_stocks_going_stale_in_the_window_are_named(loaded_settings, end):
+def test_stocks_going_stale_in_the_window_are_named(history_to_feb_2013, end):
     # the week after the bundled stocks end (2013-03-01) trades carried prices: said so
-    report = preflight(loaded_settings, date(2013, 2, 25), end, today=date(2026, 1, 2))
+    report = preflight(history_to_feb_2013, date(2013, 2, 25), end, today=date(2026, 1, 2))
     stale = [w.split(":")[0] for w in report.warnings]
     assert stale == ["AAPL", "GOOG", "IBM", "MSFT"]
     assert report.warnings[0].startswith(
         f"AAPL: the last stored or bundled bar is of 2013-03-01, before the window's end {end}")
 
 
-def test_no_warning_when_the_data_reaches_the_end(loaded_settings):
-    assert preflight(loaded_settings, date(2013, 2, 25), date(2013, 3, 1),
+def test_no_warning_when_the_data_reaches_the_end(history_to_feb_2013):
+    assert preflight(history_to_feb_2013, date(2013, 2, 25), date(2013, 3, 1),
                      today=date(2026, 1, 2)).warnings == []
 
 
