@@ -45,10 +45,11 @@ setup: install
 	$(BIN)/airflow db migrate > $(MACROQUANT_HOME)/airflow-migrate.log 2>&1 || \
 	  { tail -30 $(MACROQUANT_HOME)/airflow-migrate.log; exit 1; }
 
+# `macroquant demo` checks the dates (an error names DEMO_START / DEMO_END), loads the
+# history before the window, runs the DAG over it and prints the summary. If the paper
+# account already traded past the window, it runs on a database of its own and says so.
 demo: setup
-	$(MQ) ingest sample --end $$($(MQ) calendar previous-session $(DEMO_START))
-	$(MQ) airflow-run macroquant_daily --start $(DEMO_START) --end $(DEMO_END)
-	$(MQ) summary --start $(DEMO_START) --end $(DEMO_END)
+	$(MQ) demo --start '$(DEMO_START)' --end '$(DEMO_END)'
 
 test: install
 	$(BIN)/ruff check .

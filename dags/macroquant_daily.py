@@ -111,7 +111,9 @@ def _stage_task(stage: str):
             raise  # possibly transient: let Airflow retry
         except MacroQuantError as exc:
             # Bad data or configuration gives the same answer on every try: fail now.
-            raise AirflowFailException(f"{stage}: {exc}") from exc
+            text = str(exc)  # most stage errors already start with the stage's name
+            raise AirflowFailException(text if text.startswith(f"{stage}:")
+                                       else f"{stage}: {text}") from exc
 
     return run
 
@@ -147,7 +149,9 @@ def macroquant_daily() -> None:
         """The window {start, end, run_id} this run processes (ISO dates)."""
         from airflow.sdk.exceptions import AirflowFailException
 
-        from macroquant.calendars import sessions
+        from macroquant.config.settings import load_settings
+        from macroquant.errors import DatabaseUnavailableError
+        from macroquant.pipeline.preflight import PreflightError, preflight
 
         params, dag_run = context["params"], context["dag_run"]
         start_text, end_text = params.get("start"), params.get("end")
@@ -156,10 +160,13 @@ def macroquant_daily() -> None:
             end = date.fromisoformat(end_text or start_text)
         else:
             start = end = default_session(dag_run)
-        if end < start:
-            raise AirflowFailException(f"window end {end} is before its start {start}")
-        if not sessions(start, end):
-            raise AirflowFailException(f"window {start}..{end} holds no XNYS trading session")
+        try:
+            # the run's own reference time is its clock: a window after it is refused
+            preflight(load_settings(), start, end, today=reference_time(dag_run).date())
+        except DatabaseUnavailableError:
+            raise  # possibly transient: let Airflow retry
+        except PreflightError as exc:
+            raise AirflowFailException(f"pre-flight: {exc}") from exc
         return {"start": start.isoformat(), "end": end.isoformat(),
                 "run_id": sanitize_run_id(dag_run.dag_id, dag_run.run_id)}
 

@@ -22,7 +22,9 @@ from macroquant.errors import MacroQuantError
 def _console():
     from rich.console import Console
 
-    return Console(highlight=False)
+    # soft_wrap: a line longer than the terminal (or than 80 columns when the output is a
+    # pipe or a file) is not broken, so a URL or a path can be copied whole.
+    return Console(highlight=False, soft_wrap=True)
 
 
 def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
@@ -104,14 +106,25 @@ def _ingest_csv(args: argparse.Namespace, settings: Settings) -> int:
 
 def _ingest_econ_csv(args: argparse.Namespace, settings: Settings) -> int:
     from macroquant.db.connection import database_url, transaction
-    from macroquant.economics import load_econ_csv
+    from macroquant.economics import EconCsvError, load_econ_csv
 
     if args.file is None:
         print("error: ingest econ-csv needs a FILE (columns series_id,date,value,realtime_start)",
               file=sys.stderr)
         return 2
-    with transaction(database_url(settings)) as conn:
-        r = load_econ_csv(conn, args.file)
+    try:
+        with transaction(database_url(settings)) as conn:
+            r = load_econ_csv(conn, args.file)
+    except EconCsvError as exc:
+        # the first problem on the error line; the others (up to a limit) below it
+        lines = [f"{exc.path}: line {line}, column '{column}': {message}"
+                 for line, column, message in exc.problems]
+        print(f"error: {lines[0]} (economic CSV rejected, nothing loaded)", file=sys.stderr)
+        for line in lines[1:10]:
+            print(f"  also {line}", file=sys.stderr)
+        if len(lines) > 10:
+            print(f"  ... and {len(lines) - 10} more problems", file=sys.stderr)
+        return 1
     print(f"{r['file']}: {r['rows_read']} rows, {r['inserted']} new vintages, "
           f"{r['unchanged']} already stored, series created: "
           f"{', '.join(r['series_created']) or 'none'}")
@@ -131,26 +144,42 @@ def cmd_econ(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from macroquant.calendars import session_on_or_before
+    from macroquant.cli_args import wall_clock
+    from macroquant.pipeline.preflight import daily_session, preflight
     from macroquant.pipeline.runner import STAGES, default_run_id, run_stage
 
+    today = wall_clock().date()
     if args.run_command == "daily":
-        start = end = session_on_or_before(args.as_of)
+        start = end = daily_session(args.as_of, today)
     else:
         start, end = args.start, args.end
-    run_id = args.run_id or default_run_id(start, end)
     console = _console()
+    for warning in preflight(settings, start, end, today=today).warnings:
+        console.print(f"warning: {warning}")
+    run_id = args.run_id or default_run_id(start, end)
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/"
                "{task.total} stages"), TimeElapsedColumn())
+    results: dict[str, dict[str, int]] = {}
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task(f"{start}..{end}", total=len(STAGES))
         for stage in STAGES:
             progress.update(task, description=f"{start}..{end} {stage:>9}")
-            rows = run_stage(stage, start, end, run_id, settings)
+            rows = results[stage] = run_stage(stage, start, end, run_id, settings)
             progress.console.print(f"  {stage:<9} {rows}")
             progress.advance(task)
     console.print(f"run {run_id}: all {len(STAGES)} stages succeeded")
+    _say_quarantined(console, results)
     return 0
+
+
+def _say_quarantined(console, results: dict[str, dict[str, int]]) -> None:
+    """A warning line when bars were quarantined: which command lists them."""
+    quarantined = results.get("validate", {}).get("quarantined", 0)
+    stopped = results.get("signals", {}).get("quarantined_instruments", 0)
+    if quarantined or stopped:
+        console.print(f"warning: {quarantined} staged row(s) quarantined; {stopped} "
+                      "instrument(s) got no signal for the sessions concerned (the rest of "
+                      "the book traded): see `macroquant quarantine list`")
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
@@ -192,7 +221,11 @@ def cmd_calendar(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_airflow_run(args: argparse.Namespace, settings: Settings) -> int:
     from macroquant.airflow_runner import run_dag_window
+    from macroquant.cli_args import wall_clock
+    from macroquant.pipeline.preflight import preflight
 
+    if args.dag_id == "macroquant_daily":
+        preflight(settings, args.start, args.end, today=wall_clock().date())
     return run_dag_window(args.dag_id, args.start, args.end, verbose=args.verbose)
 
 
@@ -202,6 +235,7 @@ CLI_EXTENSIONS = (
     "macroquant.cli_data",        # market data vendors, fetch control
     "macroquant.cli_macro_data",  # economic and alternative data vendors
     "macroquant.cli_quality",     # validation, corporate actions, feature store
+    "macroquant.cli_quarantine",  # quarantined bars: list, show, accept, drop
     "macroquant.cli_backtest",    # backtest and research tools
     "macroquant.cli_strategies",  # strategy library and monitoring
     "macroquant.cli_risk",        # risk state, kill switch, exposure
@@ -209,12 +243,15 @@ CLI_EXTENSIONS = (
     "macroquant.cli_api",         # API server and users
     "macroquant.cli_reports",     # reports and attribution
     "macroquant.cli_divergence",  # the divergence monitor (account vs the fill model)
+    "macroquant.cli_demo",        # make demo
 )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="macroquant", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log stage details")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the Python traceback of an error (or MACROQUANT_DEBUG=1)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     db = sub.add_parser("db", help="database: migrate, url, stop, backup, restore")
@@ -293,8 +330,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def debug_requested(argv: Sequence[str], environ: dict[str, str] | None = None) -> bool:
+    """Whether tracebacks are wanted: ``--debug`` on the command line or
+    ``MACROQUANT_DEBUG=1`` in the environment."""
+    import os
+
+    env = os.environ if environ is None else environ
+    return "--debug" in argv or env.get("MACROQUANT_DEBUG", "").strip().lower() in (
+        "1", "true", "yes", "on")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point: errors a user can meet are printed plainly, with exit code 1."""
+    """Entry point: errors a user can meet are printed as one masked line, with exit code
+    1 (2 for a usage error); ``--debug`` / ``MACROQUANT_DEBUG=1`` adds the traceback."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = debug_requested(argv)
+    # --debug is taken anywhere on the line (`macroquant run daily --as-of D --debug`)
+    argv = [part for part in argv if part != "--debug"]
+    try:
+        return _main(argv, debug)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # the last line of defence: no traceback reaches a user
+        from macroquant.cli_errors import report_error
+
+        return report_error(exc, debug)
+
+
+def _main(argv: list[str], debug: bool) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -306,13 +370,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     settings = load_settings()
     configure_file_logging(settings)
-    if args.command == "run" and args.run_command == "backfill" and args.end < args.start:
-        print("error: --end is before --start", file=sys.stderr)
-        return 2
     try:
         return args.handler(args, settings)
     except MacroQuantError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        if debug:
+            raise  # main() prints it with its traceback
+        from macroquant.security.masking import mask_text
+
+        print(f"error: {mask_text(str(exc))}", file=sys.stderr)
         return 1
     except psycopg.errors.UndefinedTable as exc:
         first = str(exc).splitlines()[0]

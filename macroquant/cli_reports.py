@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+from datetime import date
 
 from macroquant.cli_args import iso_date
 from macroquant.config.settings import Settings
@@ -14,14 +15,37 @@ DIMENSIONS = ("strategy", "signal_type", "asset_class", "instrument")
 
 
 
+def report_refusal(conn, kind: str, as_of: date) -> str | None:
+    """Why no ``kind`` report can be made for ``as_of`` (None if it can): the paper account
+    has no result in the report's period, so the report would be empty."""
+    from macroquant.reports.report_builder import period_start
+
+    first = period_start(kind, as_of)
+    found, earliest, latest = conn.execute(
+        """SELECT bool_or(as_of BETWEEN %s AND %s), min(as_of), max(as_of) FROM performance
+           WHERE scope = 'portfolio'""", (first, as_of)).fetchone()
+    if found:
+        return None
+    held = (f"the paper account has results from {earliest} to {latest}" if earliest
+            else "the paper account has no result yet")
+    return (f"no {kind} report for {as_of}: no paper-account result in {first}..{as_of} "
+            f"({held}); run the pipeline for that date first (macroquant run daily --as-of "
+            f"{as_of}). Nothing was written.")
+
+
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
-    from macroquant.calendars import session_on_or_before
+    from macroquant.cli_args import wall_clock
     from macroquant.db.connection import database_url, transaction
+    from macroquant.pipeline.preflight import daily_session
     from macroquant.reports.report_builder import write_report
 
-    as_of = session_on_or_before(args.as_of)
+    as_of = daily_session(args.as_of, wall_clock().date())
     url = database_url(settings)
     with transaction(url) as conn:
+        refusal = report_refusal(conn, args.kind, as_of)
+        if refusal:
+            print(f"error: {refusal}", file=sys.stderr)
+            return 1
         files = write_report(conn, settings.reports_dir, args.kind, as_of)
     print(f"{args.kind} report of {as_of} (from {files.summary['period_start']}):")
     print(f"  HTML  {files.html}")

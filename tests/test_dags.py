@@ -257,7 +257,7 @@ def test_dag_test_runs_the_window_and_a_rerun_reuses_the_run(daily, pipeline_env
                             (START, END)).fetchone()[0] == orders
 
 
-def test_bad_input_fails_the_stage_without_retry_and_stops_downstream(
+def test_bad_input_fails_the_preflight_without_retry_and_nothing_runs(
         daily, pipeline_env, monkeypatch, tmp_path) -> None:
     bad = tmp_path / "macroquant.yaml"
     bad.write_text(Path(pipeline_env.config_path).read_text() + "\nnot_a_setting: 1\n")
@@ -265,13 +265,12 @@ def test_bad_input_fails_the_stage_without_retry_and_stops_downstream(
     dag_run = _run_daily(daily, date(2012, 10, 12), {"start": "2012-10-08", "end": "2012-10-12"})
     assert dag_run.state == "failed"
     states = _states(dag_run)
-    failed = [t for t, s in states.items() if s == "failed"]
-    assert len(failed) == 1  # failed outright (AirflowFailException), not up_for_retry
-    stages = list(STAGES)
-    after = stages[stages.index(failed[0]) + 1:]
-    assert after and all(states[t] == "upstream_failed" for t in after)
-    runs = _pipeline_runs(pipeline_env.database_url)[f"macroquant_daily__{dag_run.run_id}"]
-    assert runs[failed[0]][0] == "failed" and not set(after) & set(runs)
+    # resolve_window's pre-flight failed outright (AirflowFailException, not up_for_retry)
+    # before any stage wrote a row
+    assert [t for t, s in states.items() if s == "failed"] == ["resolve_window"]
+    assert all(states[t] == "upstream_failed" for t in STAGES)
+    assert f"macroquant_daily__{dag_run.run_id}" not in _pipeline_runs(
+        pipeline_env.database_url)
 
 
 def test_airflow_run_command_exit_codes(airflow_env, pipeline_env, monkeypatch, capsys) -> None:

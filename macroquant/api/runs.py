@@ -64,6 +64,7 @@ def create_request(conn: psycopg.Connection, *, start: date, end: date | None, a
 def execute_request(settings: Settings, url: str, clock: Callable[[], datetime],
                     request_id: int) -> None:
     """Run the pipeline for one request and record the outcome on its row."""
+    from macroquant.pipeline.preflight import preflight
     from macroquant.pipeline.runner import run_pipeline
 
     with transaction(url) as conn:
@@ -72,6 +73,7 @@ def execute_request(settings: Settings, url: str, clock: Callable[[], datetime],
                RETURNING window_start, window_end, run_id""", (request_id,)).fetchone()
     status, message = "success", ""
     try:
+        preflight(settings, start, end, today=clock().date(), url=url)  # before any write
         run_pipeline(start, end, run_id, settings)
     except Exception as exc:  # recorded on the request row and in pipeline_runs/system_logs
         status, message = "failed", mask_text(f"{type(exc).__name__}: {exc}")[:2000]

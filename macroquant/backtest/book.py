@@ -131,7 +131,7 @@ def run_book_backtest(settings: Settings, start: date, end: date, *,
         check_data_gate(conn, context)
         paused = paused_strategies(conn)
         running = [s for s in strategies if s.config.name not in paused]
-        result, _ = generate_signals(conn, context, running)
+        result, _, _ = generate_signals(conn, context, running)
         instruments = read_instruments(conn)
         raw, adjusted, _ = load_market_panels(conn, end, with_bars=False)
         closes = read_adjusted_closes(conn, lookback_start(context), end)

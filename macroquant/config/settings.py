@@ -270,10 +270,17 @@ def read_yaml_mapping(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(str(path), "<file>", f"cannot read: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[:exc.start].count(b"\n") + 1
+        raise ConfigError(str(path), "<file>", f"not UTF-8 text (line {line}, byte "
+                          f"{exc.object[exc.start]:#04x}); save the file as UTF-8") from exc
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(str(path), "<yaml>", f"not valid YAML: {exc}") from exc
+        where = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        at = f"line {where.line + 1}, column {where.column + 1}: " if where else ""
+        raise ConfigError(str(path), "<yaml>", f"not valid YAML: {at}{problem}") from exc
     if not isinstance(data, dict):
         raise ConfigError(str(path), "<root>", "must be a mapping of keys to values")
     return data

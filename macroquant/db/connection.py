@@ -33,14 +33,73 @@ log = logging.getLogger(__name__)
 # a home directory does not have; `macroquant db backup` (pg_dump) is unaffected.
 EMBEDDED_SERVER_SETTINGS: dict[str, str] = {"wal_level": "minimal", "max_wal_senders": "0"}
 
-_PASSWORD_IN_URL = re.compile(r"(?P<prefix>[a-z0-9+]+://[^:/@]*:)(?P<password>[^@]*)(?P<at>@)")
-_PASSWORD_IN_DSN = re.compile(r"(?P<prefix>\bpassword=)(?P<password>\S+)")
+# user:password@host inside a URL, with or without its scheme (``postgresql://``, a typo
+# such as ``postgresq://`` or ``postgres//``). The password may hold '@', ':', '/' and
+# percent-escapes: it runs to the last '@' that is followed by a host (no '@', no space).
+_PASSWORD_IN_URL = re.compile(
+    r"""(?P<prefix>(?:[A-Za-z][A-Za-z0-9+.\-]*:/{0,3}|//|(?<![^\s"'(=,]))[^\s:/@"'<>]*:)(?!//)"""
+    r"""(?P<password>[^\s"'<>]+)(?P<at>@)(?=[^\s@"'<>/?#]*(?:[\s/?#"'<>),]|$))""")
+_PASSWORD_IN_DSN = re.compile(
+    r"""(?P<prefix>\bpassword\s*=\s*)(?P<password>'(?:[^'\\]|\\.)*'|\S+)""", re.IGNORECASE)
+URL_SCHEMES = ("postgresql", "postgres")
 
 
 def mask_password(url: str) -> str:
-    """Return ``url`` with any password replaced by ``***``."""
+    """Return ``url`` (or any text holding URLs or ``password=`` DSN items) with every
+    password replaced by ``***``, also in URLs that do not parse."""
     masked = _PASSWORD_IN_URL.sub(lambda m: f"{m['prefix']}***{m['at']}", url)
     return _PASSWORD_IN_DSN.sub(lambda m: f"{m['prefix']}***", masked)
+
+
+def url_problem(url: str) -> str | None:
+    """Why ``url`` is not a PostgreSQL URL MacroQuant can use (None if it looks fine).
+
+    Checked before any connection is tried, so that a typo gives one line naming the
+    problem instead of the driver's message, which quotes the URL or a piece of it (a
+    password with an unencoded '@' or '/' is split into host or port by any URL parser).
+    The message never quotes a part of the URL."""
+    from urllib.parse import urlsplit
+
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        if re.search(r"\b(?:host|dbname|user|service)\s*=", url):
+            return None  # a libpq key=value connection string
+        return ("it does not start with postgresql:// (expected "
+                "postgresql://USER@HOST:PORT/DATABASE, with the password after USER and ':')")
+    if scheme.lower() not in URL_SCHEMES:
+        return f"unknown scheme '{scheme}://' (expected postgresql:// or postgres://)"
+    if any(c.isspace() for c in url):
+        return "it contains white space"
+    authority = rest.split("?", 1)[0]
+    if authority.count("@") > 1 or "@" in authority.split("/", 1)[-1] and "/" in authority:
+        return ("more than one '@' or an '@' after a '/': a password holding '@', '/' or ':' "
+                "must be percent-encoded (%40, %2F, %3A)")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises on a port that is not a number)
+    except ValueError:
+        return "its host or port cannot be read (a port is a number, e.g. host:5432)"
+    if not parts.hostname and "host=" not in parts.query:
+        return "it names no host"
+    return None
+
+
+def check_database_url(url: str, variable: str = "MACROQUANT_DATABASE_URL") -> str:
+    """Return ``url`` unchanged, or raise :class:`DatabaseUnavailableError` naming the
+    variable it came from and the problem (the password masked)."""
+    problem = url_problem(url)
+    if problem:
+        raise DatabaseUnavailableError(
+            f"{variable} is not a valid PostgreSQL URL ({_mask_bad_url(url)}): {problem}")
+    return url
+
+
+def _mask_bad_url(url: str) -> str:
+    """``url`` masked even where it does not parse: everything from the ':' after the user
+    name to the last '@' is the password's room."""
+    head, sep, rest = url.rpartition("@")
+    start = re.match(r"(?:[A-Za-z][A-Za-z0-9+.\-]*:/{0,3})?[^:/@\s]*:", head) if sep else None
+    return f"{start.group(0)}***@{rest}" if start else mask_password(url)
 
 
 def embedded_server_url(pgdata: Path) -> str:
@@ -125,7 +184,7 @@ def _server_user() -> str | None:
 def database_url(settings: Settings) -> str:
     """The URL of MacroQuant's database: the configured one, else the embedded server's."""
     if settings.database_url:
-        return settings.database_url
+        return check_database_url(settings.database_url)
     return embedded_server_url(settings.pgdata_dir)
 
 
@@ -133,7 +192,7 @@ def connect(url: str) -> psycopg.Connection:
     """Open a connection; a failure names the URL with its password masked."""
     try:
         return psycopg.connect(url, connect_timeout=10)
-    except psycopg.OperationalError as exc:
+    except (psycopg.OperationalError, psycopg.ProgrammingError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DatabaseUnavailableError(
             f"cannot connect to PostgreSQL at {mask_password(url)}: {mask_password(reason)}"

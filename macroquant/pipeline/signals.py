@@ -1,8 +1,10 @@
 """Stage 4 — signals: run every enabled strategy over the window.
 
-Input: ``data_checks`` (gate: every session of the window validated with no failure),
+Input: ``data_checks`` (gate: every session of the window validated),
 ``market_data`` (history up to the window's end), ``economic_indicators`` (point-in-time,
-for macro rules), ``quarantine`` (the per-instrument anomaly gate), ``instruments``, the
+for macro rules), ``quarantine`` (the per-instrument anomaly gate: an open quarantined bar stops its
+instrument, not the book; a WARNING row names them and the strategies trading them),
+``instruments``, the
 strategy YAML files.
 Output: ``strategies`` (reconciled with the folder: added, changed, retired; see
 :mod:`macroquant.pipeline.book`), ``strategy_book_changes`` (one row per change; none when
@@ -54,24 +56,23 @@ from macroquant.strategies.loader import LoadedStrategy, load_book
 GATE_DATASETS: tuple[str, ...] = ("market_data", "csv_file")
 
 
-def check_data_gate(conn: psycopg.Connection, context: StageContext) -> None:
-    """Raise unless every session of the window passed validation (the validate stage's
-    checks and those of any CSV file loaded into it)."""
+def check_data_gate(conn: psycopg.Connection, context: StageContext) -> list[date]:
+    """Raise unless every session of the window was validated (by the validate stage or a
+    CSV file loaded into it); return the sessions where a check failed.
+
+    A failed check no longer stops the whole window: the bars it quarantined stop only
+    their instruments (:func:`load_flagged`, the anomaly gate), and the run says which."""
     checks = read_frame(conn, """SELECT as_of, bool_and(passed) AS passed FROM data_checks
                                  WHERE dataset = ANY(%s) AND as_of BETWEEN %s AND %s
                                  GROUP BY as_of""",
                         (list(GATE_DATASETS), context.start, context.end))
     validated = dict(zip(checks["as_of"], checks["passed"], strict=True))
-    failed = [d for d in context.sessions if validated.get(d) is False]
     missing = [d for d in context.sessions if d not in validated]
-    if failed or missing:
-        parts = []
-        if failed:
-            parts.append(f"data checks failed on {', '.join(map(str, failed[:10]))}")
-        if missing:
-            parts.append(f"no validation recorded for {', '.join(map(str, missing[:10]))}")
-        raise DataQualityError(f"signals: {'; '.join(parts)}: no signal is produced for the "
-                               "window. Fix the data (see the quarantine table) and rerun.")
+    if missing:
+        raise DataQualityError(
+            f"signals: no validation recorded for {', '.join(map(str, missing[:10]))}: no "
+            "signal is produced for the window. Run the ingest and validate stages first.")
+    return [d for d in context.sessions if validated.get(d) is False]
 
 
 def register_strategies(conn: psycopg.Connection, book: list[LoadedStrategy],
@@ -149,11 +150,12 @@ def load_macro_panel(conn: psycopg.Connection, names: set[str], index: pd.Dateti
 
 def load_flagged(conn: psycopg.Connection, context: StageContext,
                  instrument_ids: dict[str, int]) -> pd.DataFrame:
-    """True per (session, instrument_id) that has a quarantined market-data row for the
-    window (the anomaly gate)."""
+    """True per (session, instrument_id) that has an open (not accepted, not dropped)
+    quarantined market-data row for the window (the anomaly gate)."""
     rows = read_frame(conn, """SELECT DISTINCT as_of, symbol FROM quarantine
                                WHERE dataset = 'market_data' AND as_of BETWEEN %s AND %s
-                                 AND symbol IS NOT NULL""", (context.start, context.end))
+                                 AND symbol IS NOT NULL AND status = 'open'""",
+                      (context.start, context.end))
     rows = rows[rows["symbol"].isin(instrument_ids)]
     if rows.empty:
         return pd.DataFrame(dtype=bool)
@@ -165,11 +167,12 @@ def load_flagged(conn: psycopg.Connection, context: StageContext,
 
 
 def generate_signals(conn: psycopg.Connection, context: StageContext,
-                     strategies: list[LoadedStrategy]) -> tuple[RunResult, dict[str, int]]:
+                     strategies: list[LoadedStrategy]
+                     ) -> tuple[RunResult, dict[str, int], pd.DataFrame]:
     """Every strategy's signals for the window (read-only): the market panels, the
     point-in-time macro panel and the anomaly gate from the database, then the core's
-    :func:`~macroquant.strategies.engine.run_window`. Returns the result and
-    symbol → instrument_id. The book backtest calls this too."""
+    :func:`~macroquant.strategies.engine.run_window`. Returns the result, symbol →
+    instrument_id and the anomaly gate's flags. The book backtest calls this too."""
     meta = read_frame(conn, "SELECT instrument_id, symbol, asset_class FROM instruments")
     instrument_ids = dict(zip(meta["symbol"], meta["instrument_id"], strict=True))
     asset_classes = pd.Series(meta["asset_class"].to_numpy(), index=meta["instrument_id"])
@@ -183,10 +186,38 @@ def generate_signals(conn: psycopg.Connection, context: StageContext,
                 for name in item.strategy.required_macro()}
     macro = load_macro_panel(conn, set(asked_by), raw.index, raw, instrument_ids, asked_by)
     window = pd.DatetimeIndex(pd.to_datetime(context.sessions))
+    flagged = load_flagged(conn, context, instrument_ids)
     result = run_window(jobs, raw, adjusted, window, bars=bars, macro=macro,
-                        asset_classes=asset_classes,
-                        flagged=load_flagged(conn, context, instrument_ids))
-    return result, instrument_ids
+                        asset_classes=asset_classes, flagged=flagged)
+    return result, instrument_ids, flagged
+
+
+def report_quarantined(conn: psycopg.Connection, context: StageContext,
+                       flagged: pd.DataFrame, strategies: list[LoadedStrategy],
+                       instrument_ids: dict[str, int], failed_sessions: list[date]) -> int:
+    """Log (WARNING) which instruments open quarantine rows stop in the window and which
+    strategies trade them; return the number of instruments stopped."""
+    if flagged.empty and not failed_sessions:
+        return 0
+    symbols = {i: s for s, i in instrument_ids.items()}
+    stopped = sorted(symbols[i] for i in flagged.columns[flagged.any()]) if not flagged.empty \
+        else []
+    touched = sorted(item.config.name for item in strategies
+                     if (set(item.config.universe) | item.strategy.required_macro())
+                     & set(stopped))
+    if stopped:
+        message = (f"quarantined bars stop {', '.join(stopped)} on "
+                   f"{', '.join(str(d.date()) for d in flagged.index[flagged.any(axis=1)][:10])}"
+                   f": no signal for them (strategies trading them: "
+                   f"{', '.join(touched) or 'none'}); the rest of the book trades. See "
+                   "`macroquant quarantine list`.")
+    else:
+        message = (f"data checks failed on {', '.join(map(str, failed_sessions[:10]))}, but "
+                   "no open quarantined bar is of a known instrument: every strategy runs")
+    write_system_log(conn, "WARNING", "macroquant.signals", message, context.run_id,
+                     {"instruments": stopped, "strategies": touched,
+                      "start": str(context.start), "end": str(context.end)})
+    return len(stopped)
 
 
 def run(context: StageContext) -> dict[str, int]:
@@ -194,7 +225,7 @@ def run(context: StageContext) -> dict[str, int]:
     book = load_book(context.settings.strategies_dir)
     strategies = [item for item in book if item.config.enabled]
     with transaction(context.url) as conn:
-        check_data_gate(conn, context)
+        failed_sessions = check_data_gate(conn, context)
         strategy_ids, changes = register_strategies(conn, book, context)
         paused = paused_strategies(conn)
         skipped = sorted(item.config.name for item in strategies if item.config.name in paused)
@@ -205,7 +236,9 @@ def run(context: StageContext) -> dict[str, int]:
                              {"paused": skipped, "start": str(context.start),
                               "end": str(context.end)})
         strategies = [item for item in strategies if item.config.name not in paused]
-        result, instrument_ids = generate_signals(conn, context, strategies)
+        result, instrument_ids, flagged = generate_signals(conn, context, strategies)
+        blocked = report_quarantined(conn, context, flagged, strategies, instrument_ids,
+                                     failed_sessions)
         for name, error in sorted(result.errors.items()):
             write_system_log(conn, "ERROR", "macroquant.signals",
                              f"strategy {name} raised and was skipped for this run (no "
@@ -231,4 +264,4 @@ def run(context: StageContext) -> dict[str, int]:
               for kind in ("added", "changed", "retired")}
     return {"signals": written, "strategies": len(strategies) - len(result.errors),
             "failed_strategies": len(result.errors), "paused_strategies": len(skipped),
-            **counts}
+            "quarantined_instruments": blocked, **counts}

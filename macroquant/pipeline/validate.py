@@ -11,15 +11,16 @@ Idempotency key: ``as_of`` in the window (quarantine, data_checks and flags are 
 Everything runs inside PostgreSQL in one transaction (``macroquant.validation.audit`` and ``.publish``):
 the staged rows are never read into Python. Nothing is dropped silently: rows in = rows
 published + rows quarantined, returned in the stage's counts (and so stored in
-``pipeline_runs.rows_written``). If any row was quarantined, the stage commits what it
-found and published and then raises :class:`DataQualityError`, so the run stops before
-signals and no order is sent.
+``pipeline_runs.rows_written``). Quarantined rows do not stop the run: the stage commits
+what it found and published and logs a WARNING naming the dates, checks and instruments;
+the signals stage then gives those instruments no signal while their bars stay open in
+the quarantine (``macroquant quarantine list|show|accept|drop``), and the rest of the
+book trades. Each quarantine row says where it came from (``origin`` = the source id).
 """
 
 from __future__ import annotations
 
 from macroquant.db.connection import transaction
-from macroquant.errors import DataQualityError
 from macroquant.pipeline.context import StageContext
 from macroquant.pipeline.logs import write_system_log
 from macroquant.validation import audit, history_checks, publish
@@ -42,21 +43,19 @@ def run(context: StageContext) -> dict[str, int]:
         if counts.quarantined:
             bad_dates = [d.isoformat() for (d,) in conn.execute(
                 "SELECT DISTINCT as_of FROM _audit_failures ORDER BY 1").fetchall()]
-            write_system_log(conn, "WARNING", "macroquant.pipeline.validate",
-                             f"{counts.quarantined} rows quarantined", context.run_id,
-                             {"dates": bad_dates[:50], "by_check": counts.failures_by_check})
+            symbols = sorted(s or "(no symbol)" for (s,) in conn.execute(
+                "SELECT DISTINCT symbol FROM _audit_rows r JOIN _audit_failures f "
+                "USING (source_id, as_of, row_number)").fetchall())
+            write_system_log(
+                conn, "WARNING", "macroquant.pipeline.validate",
+                f"validate: {counts.quarantined} of {counts.rows_in} staged rows quarantined "
+                f"({', '.join(f'{k}: {v}' for k, v in sorted(counts.failures_by_check.items()))}"
+                f") on {', '.join(bad_dates[:10])}{' …' if len(bad_dates) > 10 else ''}, of "
+                f"{', '.join(symbols[:20])}; those instruments get no signal until the bars "
+                "are fixed, accepted or dropped (`macroquant quarantine list`)", context.run_id,
+                {"dates": bad_dates[:50], "by_check": counts.failures_by_check,
+                 "symbols": symbols[:50]})
 
-    result = {"rows_in": counts.rows_in, "published": counts.published,
-              "quarantined": counts.quarantined, "market_data_changed": changed,
-              "flagged": sum(flags.values())}
-    if counts.quarantined:
-        reasons = counts.failures_by_check
-        raise DataQualityError(
-            f"validate: {counts.quarantined} of {counts.rows_in} staged rows quarantined, "
-            f"{counts.published} published "
-            f"({', '.join(f'{k}: {v}' for k, v in sorted(reasons.items()))}) on "
-            f"{', '.join(bad_dates[:10])}{' …' if len(bad_dates) > 10 else ''}; "
-            "the run stops before signals. The rows and reasons are in the quarantine "
-            f"table (as_of {context.start} to {context.end})."
-        )
-    return result
+    return {"rows_in": counts.rows_in, "published": counts.published,
+            "quarantined": counts.quarantined, "market_data_changed": changed,
+            "flagged": sum(flags.values())}

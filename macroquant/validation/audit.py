@@ -77,8 +77,10 @@ _ROW_CHECKS: tuple[tuple[str, str], ...] = (
                   THEN 'infinite price'
              WHEN r.volume < 0 THEN 'negative volume'
              WHEN r.volume = 'Infinity' THEN 'infinite volume' END"""),
+    # Only over positive prices: a negative price is reported once, as non_positive_price,
+    # not a second time as the inconsistency it causes.
     ("ohlc_consistency",
-     """CASE WHEN r.high IS NOT NULL
+     """CASE WHEN r.high IS NOT NULL AND least(r.open, r.high, r.low, r.close) > 0
                    AND (r.high < greatest(r.open, r.close, r.low) - 1e-9
                         OR r.low > least(r.open, r.close, r.high) + 1e-9)
              THEN format('high %s / low %s inconsistent with open %s close %s',
@@ -241,26 +243,60 @@ def count(conn: psycopg.Connection, rows_in: int | None = None) -> AuditCounts:
                        failures_by_check={name: int(n) for name, n in by_check})
 
 
+# The SET items of a quarantine upsert that keep a person's decision when the row found
+# again is unchanged, and open it again when it changed.
+KEEP_DECISION_IF_UNCHANGED = sql.SQL("""
+    status = CASE WHEN quarantine.raw_row = EXCLUDED.raw_row
+                  THEN quarantine.status ELSE 'open' END,
+    decided_by = CASE WHEN quarantine.raw_row = EXCLUDED.raw_row
+                      THEN quarantine.decided_by END,
+    decided_at = CASE WHEN quarantine.raw_row = EXCLUDED.raw_row
+                      THEN quarantine.decided_at END""")
+
+
 def write_quarantine(conn: psycopg.Connection, start: date, end: date,
-                     source_id: str | None = None) -> int:
-    """Replace the window's market-data quarantine (of every source, or of ``source_id``)
-    with the failures, each with its raw row. Returns the number of quarantine rows
-    written (one per row and failed check)."""
-    conn.execute("""DELETE FROM quarantine WHERE dataset = %s AND as_of BETWEEN %s AND %s
-                    AND (%s::text IS NULL OR source_id = %s)""",
-                 (DATASET, start, end, source_id, source_id))
-    return conn.execute(
-        """INSERT INTO quarantine (source_id, as_of, row_number, check_name, dataset, symbol,
-                                   trade_date, reason, raw_row)
-           SELECT f.source_id, f.as_of, f.row_number, f.check_name, %s, s.symbol,
+                     source_id: str | None = None, origin: str | None = None) -> int:
+    """Replace the window's open market-data quarantine of one origin with the failures,
+    each with its raw row. Returns the number of quarantine rows written (one per row and
+    failed check).
+
+    ``origin`` is a file's path (a loader of files passes it, with its ``source_id``;
+    ``line`` is then the row number); without it the origin of each row is its source (the
+    validate stage), and only rows whose origin is a source are replaced. So a second file,
+    or a validate run, over the same dates keeps the other files' records. A row already
+    accepted or dropped keeps that decision when the same failure is found on the same,
+    unchanged row again.
+    """
+    # Upsert, then delete the open rows no longer failing: a row found again keeps its
+    # quarantine_id (the id a person names in `macroquant quarantine accept`).
+    written = conn.execute(sql.SQL(
+        """INSERT INTO quarantine (source_id, origin, line, as_of, row_number, check_name,
+                                   dataset, symbol, trade_date, reason, raw_row)
+           SELECT f.source_id, coalesce(%s, f.source_id),
+                  CASE WHEN %s::text IS NULL THEN NULL ELSE f.row_number END,
+                  f.as_of, f.row_number, f.check_name, %s, s.symbol,
                   s.trade_date, f.reason,
                   jsonb_build_object('symbol', s.symbol, 'trade_date', s.trade_date,
                                      'open', s.open, 'high', s.high, 'low', s.low,
                                      'close', s.close, 'adj_close', s.adj_close,
                                      'volume', s.volume)
            FROM _audit_failures f
-           JOIN _audit_source s USING (source_id, as_of, row_number)""",
-        (DATASET,)).rowcount
+           JOIN _audit_source s USING (source_id, as_of, row_number)
+           ON CONFLICT (source_id, origin, as_of, row_number, check_name) DO UPDATE SET
+               line = EXCLUDED.line, symbol = EXCLUDED.symbol,
+               trade_date = EXCLUDED.trade_date, reason = EXCLUDED.reason,
+               raw_row = EXCLUDED.raw_row, {keep}""").format(keep=KEEP_DECISION_IF_UNCHANGED),
+        (origin, origin, DATASET)).rowcount
+    conn.execute("""DELETE FROM quarantine q WHERE q.dataset = %s
+                    AND q.as_of BETWEEN %s AND %s AND q.status = 'open'
+                    AND (%s::text IS NULL OR q.source_id = %s)
+                    AND (CASE WHEN %s::text IS NULL THEN q.origin = q.source_id
+                              ELSE q.origin = %s END)
+                    AND NOT EXISTS (SELECT 1 FROM _audit_failures f
+                                    WHERE (f.source_id, f.as_of, f.row_number, f.check_name)
+                                        = (q.source_id, q.as_of, q.row_number, q.check_name))""",
+                 (DATASET, start, end, source_id, source_id, origin, origin))
+    return written
 
 
 def write_gate_checks(conn: psycopg.Connection, start: date, end: date,

@@ -52,11 +52,14 @@ def check_non_positive(bars: pd.DataFrame) -> CheckResult:
 
 
 def check_ohlc_consistency(bars: pd.DataFrame) -> CheckResult:
-    """High below open/close/low, or low above open/close/high (where they are present)."""
+    """High below open/close/low, or low above open/close/high (where they are present),
+    among positive prices only: a row with a price <= 0 fails :func:`check_non_positive`
+    and is not reported twice."""
     o, h, low, c = (bars[name] for name in PRICE_COLUMNS)
     top = pd.concat([o, c, low], axis=1).max(axis=1)
     bottom = pd.concat([o, c, h], axis=1).min(axis=1)
-    mask = h.notna() & ((h < top - 1e-9) | (low > bottom + 1e-9))
+    positive = ~(bars[list(PRICE_COLUMNS)].astype(float) <= 0).any(axis=1)
+    mask = h.notna() & positive & ((h < top - 1e-9) | (low > bottom + 1e-9))
     text = ("high " + h.astype(str) + " / low " + low.astype(str) +
             " inconsistent with open " + o.astype(str) + " close " + c.astype(str))
     return mask, _reason(mask, text)

@@ -109,10 +109,14 @@ def market_bars_suite(known_symbols: Iterable[str]) -> list[tuple[str, Any]]:
         for c in PRICE_COLUMNS]
     suite.append(("non_positive_price", e.ExpectColumnValuesToBeBetween(
         column="volume", min_value=0, max_value=sys.float_info.max)))
+    # among positive prices only: a price <= 0 is a non_positive_price failure, not also
+    # the inconsistency it causes (as the SQL gate)
+    positive = Column("positive_prices") == 1
     suite += [("ohlc_consistency", e.ExpectColumnPairValuesAToBeGreaterThanB(
-        column_A="high", column_B=b, **pair)) for b in ("open", "close", "low")]
+        column_A="high", column_B=b, row_condition=positive, **pair))
+        for b in ("open", "close", "low")]
     suite += [("ohlc_consistency", e.ExpectColumnPairValuesAToBeGreaterThanB(
-        column_A=a, column_B="low", row_condition=high_given, **pair))
+        column_A=a, column_B="low", row_condition=high_given & positive, **pair))
         for a in ("open", "close")]
     suite += [
         ("duplicate", e.ExpectCompoundColumnsToBeUnique(
@@ -151,7 +155,8 @@ def economic_suite() -> list[tuple[str, Any]]:
 
 def prepare_market_frame(bars: pd.DataFrame) -> pd.DataFrame:
     """Staging rows as the SQL gate reads them: NaN and blank symbols missing, dates as
-    Timestamps, plus ``ohlc_fields_present``."""
+    Timestamps, plus ``ohlc_fields_present`` and ``positive_prices`` (1 when no price is
+    <= 0)."""
     frame = bars.copy()
     symbol = frame["symbol"].astype("string").str.strip()
     frame["symbol"] = symbol.where(symbol.ne("") & symbol.notna(), None).astype(object)
@@ -160,6 +165,8 @@ def prepare_market_frame(bars: pd.DataFrame) -> pd.DataFrame:
     for column in (*PRICE_COLUMNS, "volume"):
         frame[column] = pd.to_numeric(frame[column]).astype("float64")
     frame["ohlc_fields_present"] = frame[["open", "high", "low"]].notna().sum(axis=1)
+    frame["positive_prices"] = (~(frame[["open", "high", "low", "close"]] <= 0).any(axis=1)
+                                ).astype("int64")
     return frame
 
 

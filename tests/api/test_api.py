@@ -178,8 +178,9 @@ def test_trigger_a_run(api: Api):
     assert [o for _, _, _, o, _ in _audit(api, "run.trigger")] == ["success", "failed"]
 
 
-def test_default_executor_records_a_failed_run(api: Api):
-    # an empty database: the pipeline's first stage fails; the request says why
+def test_default_executor_records_a_refused_run(api: Api):
+    # an empty database: the pre-flight refuses the run before any stage writes a row,
+    # and the request says why
     with transaction(api.url) as conn:
         request_id = create_request(conn, start=date(2012, 10, 1), end=None, actor="tom",
                                     at=T0)
@@ -190,8 +191,9 @@ def test_default_executor_records_a_failed_run(api: Api):
             (request_id,)).fetchone()
         stages = conn.execute("SELECT stage, status FROM pipeline_runs WHERE run_id = %s",
                               (run_id,)).fetchall()
-    assert status == "failed" and message
-    assert stages and stages[-1][1] == "failed"
+    assert status == "failed"
+    assert message.startswith("PreflightError: ") and "(nothing was written)" in message
+    assert stages == []
 
 
 def test_admin_manages_users_and_credentials(api: Api):

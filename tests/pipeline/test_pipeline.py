@@ -13,7 +13,7 @@ import pytest
 from macroquant.calendars import sessions
 from macroquant.db.bulk import read_frame
 from macroquant.db.catalog import qualified, table_key, user_tables
-from macroquant.errors import ConfigError, DataQualityError, PathDependencyError, RiskGateError
+from macroquant.errors import ConfigError, PathDependencyError, RiskGateError
 from macroquant.pipeline.runner import STAGES, run_pipeline, run_stage
 
 START, END = date(2012, 10, 1), date(2012, 10, 31)
@@ -141,7 +141,7 @@ def test_daily_runs_agree_with_one_backfill(loaded_settings, tmp_path, pg_server
         next(clone, None)
 
 
-def test_bad_rows_are_quarantined_and_stop_the_run_before_signals(loaded_settings):
+def test_bad_rows_are_quarantined_and_stop_only_their_instruments(loaded_settings):
     url = loaded_settings.database_url
     run_stage("ingest", START, START, "bad", loaded_settings)
     with psycopg.connect(url) as conn:
@@ -157,27 +157,38 @@ def test_bad_rows_are_quarantined_and_stop_the_run_before_signals(loaded_setting
                             trade_date, open, high, low, close, adj_close, volume)
                         VALUES ('sample', %s, 9999, 'AAPL', %s, 1, 1, 1, 1, 1, 1)""",
                      (START, date(2012, 10, 5)))
-    with pytest.raises(DataQualityError, match="4 of .* quarantined"):
-        run_stage("validate", START, START, "bad", loaded_settings)
+    counts = run_stage("validate", START, START, "bad", loaded_settings)
+    assert (counts["rows_in"], counts["quarantined"], counts["published"]) == (11, 4, 7)
     with psycopg.connect(url) as conn:
-        quarantine = read_frame(conn, "SELECT symbol, check_name, reason FROM quarantine")
+        quarantine = read_frame(conn, "SELECT symbol, check_name, reason, origin, line, status "
+                                      "FROM quarantine")
         published = conn.execute("SELECT count(*) FROM market_data WHERE trade_date = %s",
                                  (START,)).fetchone()[0]
-    # a row is quarantined once per check it fails (open -1 is also below the low)
+    # a row is quarantined once per check it fails; a negative price is reported once
+    # (not a second time as an OHLC inconsistency)
     assert set(zip(quarantine["symbol"], quarantine["check_name"], strict=True)) == {
-        ("IBM", "missing_values"), ("MSFT", "non_positive_price"), ("MSFT", "ohlc_consistency"),
+        ("IBM", "missing_values"), ("MSFT", "non_positive_price"),
         ("SPX", "ohlc_consistency"), ("AAPL", "future_timestamp")}
     assert all(quarantine["reason"].str.len() > 10)
+    assert set(quarantine["origin"]) == {"sample"} and quarantine["line"].isna().all()
+    assert set(quarantine["status"]) == {"open"}
     assert published == 10 - 3  # the good rows of that day are published, the bad are not
-    for stage in ("features",):
-        run_stage(stage, START, START, "bad", loaded_settings)
-    with pytest.raises(DataQualityError, match="data checks failed on 2012-10-01"):
-        run_stage("signals", START, START, "bad", loaded_settings)
+    run_stage("features", START, START, "bad", loaded_settings)
+    rows = run_stage("signals", START, START, "bad", loaded_settings)
+    assert rows["quarantined_instruments"] == 4
     with psycopg.connect(url) as conn:
-        assert conn.execute("SELECT count(*) FROM signals").fetchone()[0] == 0
-        assert conn.execute("SELECT count(*) FROM orders").fetchone()[0] == 0
-        logged = conn.execute("SELECT count(*) FROM system_logs WHERE level = 'ERROR'").fetchone()[0]
-    assert logged == 2
+        signalled = {s for (s,) in conn.execute(
+            """SELECT DISTINCT i.symbol FROM signals s JOIN instruments i USING (instrument_id)
+               WHERE s.as_of = %s AND s.strength <> 'NaN'::float8""", (START,))}
+        warning = conn.execute("""SELECT message FROM system_logs WHERE level = 'WARNING'
+                                  AND logger = 'macroquant.signals'""").fetchone()[0]
+        errors = conn.execute("SELECT count(*) FROM system_logs WHERE level = 'ERROR'"
+                              ).fetchone()[0]
+    # the four quarantined instruments get no signal; the rest of the book does
+    assert not signalled & {"IBM", "MSFT", "SPX", "AAPL"}
+    assert {"EURUSD", "GOOG", "IXIC"} <= signalled
+    assert "quarantined bars stop AAPL, IBM, MSFT, SPX on 2012-10-01" in warning
+    assert errors == 0
 
 
 def test_orders_refuse_a_date_without_risk_decision(loaded_settings):

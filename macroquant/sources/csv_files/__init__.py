@@ -16,12 +16,13 @@ Write–audit–publish, in one transaction:
 
 Rows in = published + quarantined, recorded in ``pipeline_runs`` (stage ``ingest_csv``).
 No value is parsed or formatted in Python. Loading the same file again changes nothing:
-unchanged rows are left untouched and the file's quarantine rows are replaced.
+unchanged rows are left untouched and the file's open quarantine rows are replaced
+(``quarantine.origin`` is the file's absolute path, ``line`` its line; another file's rows
+are kept, and a row accepted or dropped keeps that decision).
 """
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable
@@ -33,11 +34,12 @@ import numpy as np
 import pandas as pd
 import psycopg
 from psycopg import sql
+from psycopg.types.json import Jsonb
 from pydantic import ValidationError
 
 from macroquant.calendars import session_on_or_after, sessions
 from macroquant.config.settings import Settings
-from macroquant.db.bulk import copy_rows, upsert_rows
+from macroquant.db.bulk import upsert_rows
 from macroquant.db.connection import database_url, transaction
 from macroquant.pipeline.ingest import assign_as_of
 from macroquant.pipeline.runner import audit_time, record_run
@@ -92,21 +94,33 @@ def create_instruments(conn: psycopg.Connection, symbols: np.ndarray,
 
 
 def quarantine_malformed(conn: psycopg.Connection, rows: list[MalformedRow], start: date,
-                         end: date) -> int:
-    """Keep the malformed rows in ``quarantine`` (dataset ``csv_file``, check
-    ``malformed_row``, ``row_number`` = line, ``raw_row`` = the line's text)."""
-    conn.execute("DELETE FROM quarantine WHERE source_id = %s AND dataset = %s "
-                 "AND as_of BETWEEN %s AND %s", (SOURCE_ID, MALFORMED_DATASET, start, end))
-    if not rows:
-        return 0
-    as_of = assign_as_of(pd.Series(pd.to_datetime([r.trade_date for r in rows])), start, end)
-    frame = pd.DataFrame({
-        "source_id": SOURCE_ID, "as_of": as_of, "row_number": [r.line for r in rows],
-        "check_name": "malformed_row", "dataset": MALFORMED_DATASET,
-        "trade_date": pd.to_datetime([r.trade_date for r in rows]),
-        "reason": [r.reason for r in rows],
-        "raw_row": [json.dumps({"line": r.line, "text": r.text}) for r in rows]})
-    return copy_rows(conn, "quarantine", frame, list(frame.columns))
+                         end: date, origin: str) -> int:
+    """Keep the malformed rows of the file ``origin`` in ``quarantine`` (dataset
+    ``csv_file``, check ``malformed_row``, ``row_number`` and ``line`` = line, ``raw_row``
+    = the line's text). Other files' rows are kept; a line found again keeps its
+    ``quarantine_id`` and, if its text is unchanged, its decision."""
+    as_of = (assign_as_of(pd.Series(pd.to_datetime([r.trade_date for r in rows])), start, end)
+             if rows else pd.Series([], dtype="datetime64[ns]"))
+    keys = [(a.date(), r.line) for a, r in zip(as_of, rows, strict=True)]
+    conn.execute(
+        """DELETE FROM quarantine WHERE source_id = %s AND dataset = %s AND origin = %s
+           AND status = 'open' AND as_of BETWEEN %s AND %s
+           AND (as_of, row_number) NOT IN (SELECT * FROM unnest(%s::date[], %s::int[]))""",
+        (SOURCE_ID, MALFORMED_DATASET, origin, start, end, [k[0] for k in keys],
+         [k[1] for k in keys]))
+    with conn.cursor() as cur:
+        cur.executemany(sql.SQL(
+            """INSERT INTO quarantine (source_id, origin, line, as_of, row_number, check_name,
+                                       dataset, trade_date, reason, raw_row)
+               VALUES (%s, %s, %s, %s, %s, 'malformed_row', %s, %s, %s, %s)
+               ON CONFLICT (source_id, origin, as_of, row_number, check_name) DO UPDATE SET
+                   trade_date = EXCLUDED.trade_date, reason = EXCLUDED.reason,
+                   raw_row = EXCLUDED.raw_row, {keep}""").format(
+                keep=audit.KEEP_DECISION_IF_UNCHANGED),
+            [(SOURCE_ID, origin, r.line, day, r.line, MALFORMED_DATASET, r.trade_date,
+              r.reason, Jsonb({"line": r.line, "text": r.text}))
+             for (day, _), r in zip(keys, rows, strict=True)])
+    return len(rows)
 
 
 def _run_id(path: Path) -> str:
@@ -251,10 +265,11 @@ def ingest_csv(settings: Settings, path: str | Path, *, asset_class: str = "sing
             changed = publish.publish(conn, counts.published, deferred_checks, symbols, dates,
                                       report)
             counts = audit.count(conn, staged_rows)
-            audit.write_quarantine(conn, start, end, source_id=SOURCE_ID)
+            origin = str(path.resolve())
+            audit.write_quarantine(conn, start, end, source_id=SOURCE_ID, origin=origin)
             audit.write_gate_checks(conn, start, end, [], dataset=MALFORMED_DATASET,
                                     rows_checked=_rows_per_as_of(per_date, start, end))
-            quarantine_malformed(conn, malformed, start, end)
+            quarantine_malformed(conn, malformed, start, end, origin)
             seconds["publish"] = time.perf_counter() - tick
             if on_step is not None:
                 on_step("publish", seconds["publish"])
@@ -320,6 +335,6 @@ def ingest_csv_command(settings: Settings, path: str | Path, asset_class: str = 
                     "market_data.source_id now says 'csv' for them")
     if result["quarantined"]:
         reasons = ", ".join(f"{k}: {v}" for k, v in result["quarantined_by_check"].items())
-        message += (f"\nquarantined by check: {reasons} (rows and reasons in the quarantine "
-                    f"table, source_id '{SOURCE_ID}', row_number = line in the file)")
+        message += (f"\nquarantined by check: {reasons} (each row with its line: "
+                    f"macroquant quarantine list --symbol SYMBOL; accept or drop them there)")
     return (1 if result["validate_failed"] else 0), message

@@ -30,6 +30,19 @@ class CsvFormatError(MacroQuantError):
     is written. The message names the file and, where it applies, the line and column."""
 
 
+def non_utf8_error(path: Path) -> CsvFormatError:
+    """The error for a file that is not UTF-8 text, naming the line of the first bad byte
+    (the whole file is read: this is the failure path only)."""
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        return CsvFormatError(f"{path}: line {line}: not UTF-8 text (byte "
+                              f"{data[exc.start]:#04x}); save the file as UTF-8")
+    return CsvFormatError(f"{path}: not UTF-8 text; save the file as UTF-8")
+
+
 def read_header(path: Path) -> list[str]:
     """The header's column names; an error if a required column is missing or an unknown
     column is present."""
@@ -38,6 +51,8 @@ def read_header(path: Path) -> list[str]:
             header = next(csv.reader(handle), None)
     except OSError as exc:
         raise CsvFormatError(f"{path}: cannot read the file: {exc.strerror}") from exc
+    except UnicodeDecodeError:
+        raise non_utf8_error(path) from None
     if not header:
         raise CsvFormatError(f"{path}: line 1: the file is empty; a header is required "
                              f"({','.join(REQUIRED_COLUMNS)}[,adj_close])")

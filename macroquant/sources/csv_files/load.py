@@ -33,6 +33,7 @@ import psycopg
 from psycopg import sql
 
 from macroquant.db.connection import connect
+from macroquant.sources.csv_files.client import non_utf8_error
 from macroquant.sources.csv_files.config import NUMERIC_COLUMNS
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,6 @@ LANDING_TABLES: tuple[str, str] = ("csv_landing_1", "csv_landing_2")
 # Below this size one COPY is as fast as two (the second connection costs ~20 ms).
 SPLIT_MIN_BYTES = 4 << 20
 _CHUNK = 1 << 20
-_COPY_ERRORS = (psycopg.errors.DataError, psycopg.errors.BadCopyFileFormat)
 
 
 @dataclass(frozen=True)
@@ -81,14 +81,54 @@ def split_offset(path: Path) -> tuple[int, int]:
     return offset, lines + 1
 
 
-def stream_range(copy: psycopg.Copy, path: Path, start: int, stop: int) -> None:
-    """Write bytes ``start..stop`` of ``path`` into ``copy`` in 1 MB chunks."""
+class NonIsoDate(Exception):
+    """A date field that is not ``YYYY-MM-DD``: COPY would read ``yesterday``, ``now``,
+    ``epoch``, ``01/02/2012`` (month first) or ``20120102`` as a date, so such a file
+    takes the checked path, where the line is quarantined as malformed."""
+
+
+class DateFieldCheck:
+    """Raises :class:`NonIsoDate` on a line whose ``date`` field (column ``index``) is
+    neither empty nor ``YYYY-MM-DD`` (optionally quoted). Fed whole lines, block by block;
+    ``skip_header`` ignores the first line. A false alarm (a quoted comma in an earlier
+    field) only sends the file to the checked path, which reads it exactly."""
+
+    def __init__(self, index: int, skip_header: bool) -> None:
+        self._pattern = re.compile(
+            rb"(?:^|\n)(?:[^,\n]*,){%d}"
+            rb"(?![ \t]*\"?(?:\d{4}-\d\d-\d\d)?\"?[ \t]*(?:,|\r?\n|\r?$))(?=[^\r\n])"
+            % index)
+        self._skip = skip_header
+
+    def __call__(self, block: bytes) -> None:
+        if self._skip:
+            block = block[block.find(b"\n") + 1:] if b"\n" in block else b""
+            self._skip = False
+        if self._pattern.search(block):
+            raise NonIsoDate("a date field is not YYYY-MM-DD")
+
+
+_COPY_ERRORS = (psycopg.errors.DataError, psycopg.errors.BadCopyFileFormat, NonIsoDate)
+
+
+def stream_range(copy: psycopg.Copy, path: Path, start: int, stop: int,
+                 check: DateFieldCheck | None = None) -> None:
+    """Write bytes ``start..stop`` of ``path`` into ``copy`` in 1 MB chunks; ``check``, if
+    given, sees the same bytes as whole lines."""
+    pending = b""
     with path.open("rb") as handle:
         handle.seek(start)
         remaining = stop - start
         while remaining > 0 and (chunk := handle.read(min(_CHUNK, remaining))):
+            if check is not None:
+                block = pending + chunk
+                cut = block.rfind(b"\n") + 1
+                check(block[:cut])
+                pending = block[cut:]
             copy.write(chunk)
             remaining -= len(chunk)
+    if check is not None and pending:
+        check(pending)
 
 
 def _copy_part(url: str, path: Path, names: list[str], tables: tuple[str, ...],
@@ -110,8 +150,9 @@ def _copy_part(url: str, path: Path, names: list[str], tables: tuple[str, ...],
             statement = sql.SQL("COPY {} ({}) FROM STDIN WITH ({})").format(
                 sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, names)),
                 sql.SQL(options))
+            check = DateFieldCheck(names.index("date"), skip_header=start == 0)
             with conn.cursor() as cur, cur.copy(statement) as copy:
-                stream_range(copy, path, start, stop)
+                stream_range(copy, path, start, stop, check)
             conn.commit()
         outcome["error"] = None
     except BaseException as exc:  # handed to the caller, which re-raises or falls back
@@ -202,17 +243,21 @@ def _copy_checked(conn: psycopg.Connection, path: Path, names: list[str]) -> lis
     good = io.StringIO()
     writer = csv.writer(good, lineterminator="\n")
     bad: list[MalformedRow] = []
-    with path.open(newline="", encoding="utf-8", errors="replace") as handle:
+    with path.open(newline="", encoding="utf-8") as handle:
         reader = csv.reader(handle)
-        next(reader, None)
-        for record in reader:
-            line = reader.line_num
-            reason, trade_date = _check_record(record, names)
-            if reason is None:
-                writer.writerow([line, *record])
-            else:
-                bad.append(MalformedRow(line, f"line {line}: {reason}", ",".join(record),
-                                        trade_date))
+        try:
+            next(reader, None)
+            for record in reader:
+                line = reader.line_num
+                reason, trade_date = _check_record(record, names)
+                if reason is None:
+                    writer.writerow([line, *record])
+                else:
+                    bad.append(MalformedRow(line, f"line {line}: {reason}", ",".join(record),
+                                            trade_date))
+        except UnicodeDecodeError:
+            # a symbol read with replacement characters would become a new instrument
+            raise non_utf8_error(path) from None
     columns = sql.SQL(", ").join(map(sql.Identifier, ["line", *names]))
     statement = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(
         sql.Identifier(LANDING_TABLES[0]), columns)
