@@ -64,13 +64,18 @@ def print_status(settings: Settings, console: Console) -> None:
         open_orders = conn.execute("""SELECT count(*) FROM orders
                                       WHERE status IN ('new', 'submitted', 'partially_filled')"""
                                    ).fetchone()[0]
-        quarantined = conn.execute("SELECT count(*) FROM quarantine").fetchone()[0]
+        quarantined = dict(conn.execute("""SELECT status, count(*) FROM quarantine
+                                            GROUP BY status""").fetchall())
     console.print(_frame_table("Data freshness", fresh))
     console.print(_frame_table("Last stage runs", runs))
     if equity:
         console.print(f"paper account on {equity[0]}: equity {equity[1]:,.2f}, "
                       f"drawdown {equity[2]:.2%}; open orders {open_orders}")
-    console.print(f"quarantined rows: {quarantined}")
+    decided = ", ".join(f"{quarantined[k]} {k}" for k in ("accepted", "dropped")
+                        if quarantined.get(k))
+    console.print(f"quarantined rows: {quarantined.get('open', 0)}"
+                  + (f" (decided: {decided})" if decided else "")
+                  + ("; see `macroquant quarantine list`" if quarantined.get("open") else ""))
     print_source_health(settings, console)
 
 
@@ -87,8 +92,11 @@ def risk_state_lines(conn: psycopg.Connection) -> list[str]:
     state = switch.state.value
     if switch.state in style:
         state = f"[{style[switch.state]}]{state}[/]"
-    lines = [f"kill switch: {state} since {_utc(switch.since)} by {escape(switch.actor)}: "
-             f"{escape(switch.reason)}"]
+    if switch.actor == kill_switch.INSTALL_ACTOR:   # as installed: nobody has touched it
+        lines = [f"kill switch: {state} (trading allowed, never halted)"]
+    else:
+        lines = [f"kill switch: {state} since {_utc(switch.since)} by "
+                 f"{escape(switch.actor)}: {escape(switch.reason)}"]
     if switch.state is KillSwitchState.HALTED:
         lines.append("  no order goes out and open orders are cancelled; a person re-arms "
                      "trading with: macroquant risk resume --by NAME --reason TEXT")

@@ -54,7 +54,7 @@ def _risk_block(lines: list[str]) -> list[str]:
 def test_status_of_a_fresh_database_is_active_without_locks(db_url, monkeypatch, capsys,
                                                              tmp_path):
     assert _risk_block(_status(monkeypatch, capsys, db_url, tmp_path)) == [
-        "kill switch: ACTIVE since 1970-01-01 00:00:00 UTC by system:install: initial state",
+        "kill switch: ACTIVE (trading allowed, never halted)",
         "instrument locks: none",
         "paused strategies: none"]
 

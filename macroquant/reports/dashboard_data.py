@@ -18,10 +18,10 @@ from psycopg import sql
 
 from macroquant.db.bulk import read_frame
 from macroquant.reports import metrics
+from macroquant.risk.kill_switch import INSTALL_ACTOR
 
 STRATEGY_SCOPE_PREFIX = "strategy:"
-# The kill switch's row as the migration installs it (sql/0008): nobody has set it yet.
-KILL_SWITCH_INSTALL_ACTOR = "system:install"
+KILL_SWITCH_INSTALL_ACTOR = INSTALL_ACTOR
 # Tables whose rows mean "the pipeline has produced something to show".
 _OUTPUT_TABLES = ("performance", "positions", "signals", "orders", "pipeline_runs", "quarantine")
 

@@ -24,6 +24,8 @@ from macroquant.errors import AuthorizationError, MacroQuantError
 from macroquant.risk.kill_switch_state import KillSwitchState
 
 SYSTEM_ACTOR_PREFIX = "system:"
+# The kill switch's row as the migration installs it (sql/0008): nobody has set it yet.
+INSTALL_ACTOR = "system:install"
 
 
 @dataclass(frozen=True)
