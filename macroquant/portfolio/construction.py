@@ -162,14 +162,23 @@ def strategy_weights(history: pd.DataFrame, configured: np.ndarray,
     return out
 
 
-def _instrument_weights(names: list[str], universes: dict[str, list[str]],
-                        alloc: np.ndarray) -> pd.Series:
-    """The subsystem weights ``a_s / n_s`` summed per instrument: since the same instrument
-    in two strategies counts as correlation 1, ``w' C w`` over the (strategy, instrument)
-    subsystems equals ``v' C v`` over instruments with these weights ``v``."""
-    parts = [pd.Series(a / len(universes[name]), index=universes[name])
-             for name, a in zip(names, alloc, strict=True)]
-    return pd.concat(parts).groupby(level=0, sort=True).sum()
+def _membership(names: list[str], universes: dict[str, list[str]],
+                symbols: pd.Index) -> np.ndarray:
+    """How often each symbol is in each strategy's universe (symbols x strategies)."""
+    out = np.zeros((len(symbols), len(names)))
+    for column, name in enumerate(names):
+        np.add.at(out[:, column], symbols.get_indexer(universes[name]), 1.0)
+    return out
+
+
+def _instrument_weights(membership: np.ndarray, sizes: np.ndarray, alloc: np.ndarray,
+                        symbols: pd.Index) -> pd.Series:
+    """The subsystem weights ``a_s / n_s`` summed per instrument (the positive ones): since
+    the same instrument in two strategies counts as correlation 1, ``w' C w`` over the
+    (strategy, instrument) subsystems equals ``v' C v`` over instruments with these
+    weights ``v``."""
+    v = membership @ (alloc / sizes)
+    return pd.Series(v, index=symbols)[v > 0]
 
 
 def _window_arrays(inputs: ConstructionInputs, names: list[str], dates: list,
@@ -199,6 +208,8 @@ def construct(inputs: ConstructionInputs, dates: list, *, capital: float,
     target = config.annual_volatility_target
     symbols = pd.Index(sorted({s for n in names for s in inputs.universes[n]}))
     position = {n: symbols.get_indexer(inputs.universes[n]) for n in names}
+    membership = _membership(names, inputs.universes, symbols)
+    sizes = np.array([len(inputs.universes[n]) for n in names], dtype=float)
     returns = inputs.returns.reindex(columns=symbols)
     strengths, sigmas = _window_arrays(inputs, names, dates)
     notional = {n: np.full((len(dates), len(inputs.universes[n])), np.nan) for n in names}
@@ -211,8 +222,8 @@ def construct(inputs: ConstructionInputs, dates: list, *, capital: float,
                              pairwise_max_instruments=config.pairwise_risk_max_instruments)
         alloc = strategy_weights(unit.loc[:day].tail(config.correlation_lookback), configured,
                                  config) * configured.sum()
-        dm = diversification_multiplier_of(risk, _instrument_weights(names, inputs.universes,
-                                                                     alloc),
+        dm = diversification_multiplier_of(risk, _instrument_weights(membership, sizes, alloc,
+                                                                     symbols),
                                            config.max_diversification_multiplier)
         book = np.zeros(len(symbols))
         full_sum, full_count = np.zeros(len(symbols)), np.zeros(len(symbols))

@@ -162,6 +162,22 @@ def _factors(z: np.ndarray, n_factors: int) -> np.ndarray:
     return vectors[:, :min(n_factors, rank)]
 
 
+def _solve(gram: np.ndarray, rhs: np.ndarray, well_posed: np.ndarray) -> np.ndarray:
+    """``gram[p] x[p] = rhs[p]`` for a stack of small symmetric systems (``P x K x K``,
+    ``P x K``), as ``P x K x 1``: LU where ``well_posed`` (enough dates for the factors), the
+    pseudo-inverse (least-norm solution) elsewhere or where LU fails."""
+    out = np.empty((*rhs.shape, 1))
+    rest = ~well_posed
+    if well_posed.any():
+        try:
+            out[well_posed] = np.linalg.solve(gram[well_posed], rhs[well_posed][:, :, None])
+        except np.linalg.LinAlgError:
+            rest = np.ones_like(well_posed)
+    if rest.any():
+        out[rest] = np.linalg.pinv(gram[rest], hermitian=True) @ rhs[rest][:, :, None]
+    return out
+
+
 def _loadings(z: np.ndarray, observed: np.ndarray, factors: np.ndarray) -> np.ndarray:
     """Correlation loadings ``b_i`` (``N x K``): least squares (with an intercept) of each
     column's observed ``z`` on the factors over its own dates. With ``z`` 0 where missing
@@ -181,7 +197,7 @@ def _loadings(z: np.ndarray, observed: np.ndarray, factors: np.ndarray) -> np.nd
         # with an intercept: the factors centred over the column's own dates
         mean = -(factors.T @ missing).T / n_obs[partial, None]
         gram -= n_obs[partial, None, None] * mean[:, :, None] * mean[:, None, :]
-        solved = np.linalg.pinv(gram, hermitian=True) @ gamma[:, partial].T[:, :, None]
+        solved = _solve(gram, gamma[:, partial].T, n_obs[partial] >= 2 * k)
         gamma[:, partial] = solved[:, :, 0].T
         explained[partial] = np.einsum("pk,pkl,pl->p", solved[:, :, 0], gram, solved[:, :, 0])
     explained = np.clip(explained / (n_obs - 1), 0.0, 1.0)
