@@ -5,7 +5,8 @@ daily returns (5 common factors plus noise, 2 % of instruments listed late, 0.2 
 returns missing), EWMA volatilities, and ``--strategies`` strategies of which ``--full``
 trade every instrument and the rest ``--universe`` each, with signals over the last
 ``correlation_lookback`` + window sessions (what the portfolio stage reads). One
-subprocess per case, so each peak RSS is its own.
+subprocess per case, so each peak RSS is its own; the sizing then runs once more, untimed,
+under ``tracemalloc`` for the peak of its own allocations.
 
     .venv/bin/python benchmarks/portfolio_scale.py            # the standard suite
     .venv/bin/python benchmarks/portfolio_scale.py --case new --instruments 10000 --window 5
@@ -24,6 +25,7 @@ import resource
 import subprocess
 import sys
 import time
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -113,11 +115,16 @@ def run_case(args: argparse.Namespace) -> dict:
     book, diagnostics = size_book(args.case, inputs, dates, prices, config)
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    tracemalloc.start()                        # again, untimed: the sizing's own allocations
+    size_book(args.case, inputs, dates, prices, config)
+    traced = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
     last = diagnostics.iloc[-1]
     return {"case": args.case, "instruments": args.instruments, "window": args.window,
             "subsystems": sum(len(u) for u in inputs.universes.values()),
             "build_s": round(built, 1), "sizing_s": round(seconds, 2),
             "peak_rss_gib": round(peak / 2**20, 2), "rss_before_gib": round(before / 2**20, 2),
+            "traced_peak_mib": round(traced / 2**20, 1),
             "dm": [round(float(x), 6) for x in diagnostics["diversification_multiplier"]],
             "predicted": [round(float(x), 6) for x in diagnostics["predicted_volatility"]],
             "scale": round(float(last["volatility_scale"]), 6),
@@ -163,6 +170,7 @@ def main() -> None:
               f"{r['window']}, {full:>2} full: {r['subsystems']:>7} subsystems, "
               f"sizing {r['sizing_s']:7.2f} s, "
               f"peak RSS {r['peak_rss_gib']:5.2f} GiB (inputs {r['rss_before_gib']:.2f}), "
+              f"sizing's peak allocation {r['traced_peak_mib']:7.1f} MiB, "
               f"DM {r['dm'][-1]:.4f}, predicted vol {r['predicted'][-1]:.4f}", flush=True)
     for n in sorted({i for c, i, _, _ in SUITE if c == "old"}):
         old, new = (next(r for r in results if r["case"] == c and r["instruments"] == n

@@ -55,7 +55,8 @@ from macroquant.portfolio.risk_model import (
 from macroquant.portfolio.sizing import round_to_lot
 
 __all__ = ["TRADING_DAYS", "ConstructionInputs", "buffer_targets", "construct",
-           "diversification_multiplier", "strategy_weights", "unit_strategy_returns"]
+           "diversification_multiplier", "diversification_multiplier_of", "strategy_weights",
+           "unit_strategy_returns"]
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,9 @@ covariance and correlation of every pair over the dates both have (pandas' ``cov
 estimate: its covariance counts as 0 (an instrument with no variance estimate is left out
 of the volatility) and its correlation as 1. ``O(N^2 T)`` time, ``N^2`` memory.
 
-**Statistical factor model** (:class:`FactorRisk`, above that size): time and memory
-``O(N T (T + K))``, no ``N x N`` matrix is formed.
+**Statistical factor model** (:class:`FactorRisk`, above that size): the estimate and the
+volatility take time and memory ``O(N T (T + K))``, linear in instruments; the multiplier's
+floor needs every pair (below), in memory ``O(N K)``. No ``N x N`` matrix is formed.
 
 1. An instrument is *estimable* with at least ``min_observations`` returns and a positive
    variance; ``s_i`` is its sample standard deviation over its own returns (so each
@@ -41,7 +42,8 @@ The multiplier keeps the pairwise conventions (floor at 0 per pair, unknown = 1)
 unknown part is ``(sum v)^2 - (sum_E v)^2``, the known part
 ``sum_i v_i^2 + sum_{i != j} v_i v_j max(b_i . b_j, 0)`` is summed over the pairs in blocks
 of rows (``O(N K)`` memory; ``N^2 K / 2`` multiply-adds, the one step whose time is not
-linear: 0.3 s for 10,000 instruments, benchmarks/README.md).
+linear: 0.3–1.8 s per session for 10,000 instruments on 2 shared cores,
+benchmarks/README.md).
 
 With every return present and ``K`` at least the rank of ``Z`` (e.g. ``N <= K < T``) the
 factor model *is* the sample covariance and correlation, equal to the pairwise path to
