@@ -94,6 +94,13 @@ class PortfolioConfig(_Strict):
         4.0, ge=1.0, le=20.0, description="cap of the portfolio-level volatility scale")
     min_observations: int = Field(
         60, ge=20, description="returns needed before correlations and allocation are used")
+    risk_factors: int = Field(
+        20, ge=1, le=250, description="principal components of the statistical factor risk "
+                                      "model (books above pairwise_risk_max_instruments)")
+    pairwise_risk_max_instruments: int = Field(
+        500, ge=0, le=5000, description="up to this many instruments, pairwise sample "
+                                        "covariances and correlations; above, the factor "
+                                        "model")
 
 
 class DrawdownConfig(_Strict):

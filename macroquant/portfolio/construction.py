@@ -2,8 +2,12 @@
 
 For each date ``D`` of the window, using only data up to ``D``'s close:
 
-1. **Instrument risk**: the covariance of daily instrument returns over the last
-   ``correlation_lookback`` sessions (annualised, 252 days).
+1. **Instrument risk** over the last ``correlation_lookback`` sessions of daily returns
+   of the instruments in any universe (annualised, 252 days), by
+   :func:`macroquant.portfolio.risk_model.estimate_risk`: pairwise sample covariances and
+   correlations up to ``pairwise_risk_max_instruments`` instruments, a statistical factor
+   model (``risk_factors`` principal components plus specific risk) above, so that time
+   and memory stay linear in instruments (no instruments x instruments matrix).
 2. **Allocation across strategies**: a weight ``a_s`` per strategy from the covariance of
    the strategies' *unit* returns ``sum_i strength_{s,i,d-1} / sigma_{i,d-1} * r_{i,d} / n_s``
    (signals sized at the target, before any weighting, so the estimate does not depend on
@@ -16,7 +20,9 @@ For each date ``D`` of the window, using only data up to ``D``'s close:
    ``1 / sqrt(w' C w)`` over the (strategy, instrument) subsystems with weights
    ``w = a_s / n_s`` and ``C`` the instruments' return correlations floored at 0 (the same
    instrument in two strategies counts as correlation 1: conservative), capped at
-   ``max_diversification_multiplier``.
+   ``max_diversification_multiplier``. Because of that convention ``w' C w = v' C v`` with
+   ``v_i`` the sum of the subsystem weights on instrument ``i``: it is evaluated over
+   instruments, never over the (strategy x instrument)^2 pairs.
 4. **Instrument volatility targeting**:
    ``notional_{s,i} = DM * a_s / n_s * strength * capital * target / sigma_i``.
 5. **Portfolio volatility targeting**: the combined book's ex-ante volatility
@@ -25,7 +31,9 @@ For each date ``D`` of the window, using only data up to ``D``'s close:
 
 :func:`buffer_targets` then keeps a position unchanged while the new target stays within
 ``buffer_fraction`` of a full-strength position of it (pysystemtrade's buffering), and
-rounds to whole lots.
+rounds to whole lots. Apart from the risk estimate, every step is vectorised over
+instruments (one pass per date and strategy); the allocation works on the strategies'
+covariance (strategies x strategies) only.
 """
 
 from __future__ import annotations
@@ -37,9 +45,18 @@ import pandas as pd
 
 from macroquant.config.settings import PortfolioConfig
 from macroquant.portfolio.allocation import allocate, crowding_cap
+from macroquant.portfolio.risk_model import (
+    TRADING_DAYS,
+    FactorRisk,
+    PairwiseRisk,
+    estimate_risk,
+    floored_correlation_form,
+)
 from macroquant.portfolio.sizing import round_to_lot
 
-TRADING_DAYS = 252
+__all__ = ["TRADING_DAYS", "ConstructionInputs", "buffer_targets", "construct",
+           "diversification_multiplier", "diversification_multiplier_of", "strategy_weights",
+           "unit_strategy_returns"]
 
 
 @dataclass(frozen=True)
@@ -62,24 +79,32 @@ class ConstructionInputs:
 
 def diversification_multiplier(correlation: np.ndarray, weights: np.ndarray,
                                cap: float) -> float:
-    """``min(cap, 1 / sqrt(w' max(C, 0) w))``; unknown correlations count as 1."""
-    corr = np.nan_to_num(np.asarray(correlation, dtype=float), nan=1.0)
-    corr = np.clip(corr, 0.0, 1.0)
-    np.fill_diagonal(corr, 1.0)
-    w = np.asarray(weights, dtype=float)
-    variance = float(w @ corr @ w)
+    """``min(cap, sum(w) / sqrt(w' max(C, 0) w))``; unknown correlations count as 1."""
+    return _capped_multiplier(floored_correlation_form(correlation, weights),
+                              float(np.sum(weights)), cap)
+
+
+def diversification_multiplier_of(risk: PairwiseRisk | FactorRisk, weights: pd.Series,
+                                  cap: float) -> float:
+    """The multiplier of non-negative instrument ``weights`` (indexed by symbol) under a
+    risk estimate (:mod:`macroquant.portfolio.risk_model`)."""
+    return _capped_multiplier(risk.diversification_variance(weights), float(weights.sum()),
+                              cap)
+
+
+def _capped_multiplier(variance: float, total: float, cap: float) -> float:
     if variance <= 0:
         return 1.0
-    return float(min(cap, w.sum() / np.sqrt(variance)))
+    return float(min(cap, total / np.sqrt(variance)))
 
 
-def ex_ante_volatility(notional: pd.Series, covariance: pd.DataFrame, capital: float) -> float:
-    """Annualised volatility of a book of notionals as a fraction of capital (instruments
-    without a covariance estimate count as uncorrelated with zero variance: skipped)."""
-    known = covariance.index[np.isfinite(np.diag(covariance.to_numpy()))]
-    n = notional.reindex(known).fillna(0.0).to_numpy()
-    cov = covariance.loc[known, known].fillna(0.0).to_numpy()
-    return float(np.sqrt(max(n @ cov @ n, 0.0))) / capital
+def _take(frame: pd.DataFrame, index: pd.Index, columns: list[str]) -> np.ndarray:
+    """``frame`` on ``index`` x ``columns`` as a float array, NaN where missing."""
+    return frame.reindex(index=index, columns=columns).to_numpy(dtype=float)
+
+
+def _positive(values: np.ndarray) -> np.ndarray:
+    return np.where(values > 0, values, np.nan)
 
 
 def unit_strategy_returns(inputs: ConstructionInputs) -> pd.DataFrame:
@@ -88,12 +113,14 @@ def unit_strategy_returns(inputs: ConstructionInputs) -> pd.DataFrame:
     out = {}
     for name, strength in inputs.strengths.items():
         universe = inputs.universes[name]
-        vol = inputs.volatility.reindex(index=strength.index, columns=universe)
-        units = strength.reindex(columns=universe) / vol.where(vol > 0)
-        returns = inputs.returns.reindex(index=strength.index, columns=universe)
-        contribution = units.shift(1) * returns
-        has_signal = units.shift(1).notna().any(axis=1)
-        out[name] = (contribution.sum(axis=1, min_count=1) / len(universe)).where(has_signal)
+        units = _take(strength, strength.index, universe) \
+            / _positive(_take(inputs.volatility, strength.index, universe))
+        held = np.vstack([np.full((min(1, len(units)), len(universe)), np.nan), units[:-1]])
+        contribution = held * _take(inputs.returns, strength.index, universe)
+        total = np.where(np.isfinite(contribution).any(axis=1),
+                         np.nansum(contribution, axis=1), np.nan) / len(universe)
+        out[name] = pd.Series(np.where(np.isfinite(held).any(axis=1), total, np.nan),
+                              index=strength.index)
     return pd.DataFrame(out)
 
 
@@ -136,65 +163,94 @@ def strategy_weights(history: pd.DataFrame, configured: np.ndarray,
     return out
 
 
-def _subsystem_dm(names: list[str], universes: dict[str, list[str]], alloc: np.ndarray,
-                  correlation: pd.DataFrame, cap: float) -> float:
-    symbols, weights = [], []
-    for name, a in zip(names, alloc, strict=True):
-        members = universes[name]
-        symbols += members
-        weights += [a / len(members)] * len(members)
-    corr = correlation.reindex(index=symbols, columns=symbols).to_numpy(dtype=float)
-    return diversification_multiplier(corr, np.array(weights), cap)
+def _membership(names: list[str], universes: dict[str, list[str]],
+                symbols: pd.Index) -> np.ndarray:
+    """How often each symbol is in each strategy's universe (symbols x strategies)."""
+    out = np.zeros((len(symbols), len(names)))
+    for column, name in enumerate(names):
+        np.add.at(out[:, column], symbols.get_indexer(universes[name]), 1.0)
+    return out
+
+
+def _instrument_weights(membership: np.ndarray, sizes: np.ndarray, alloc: np.ndarray,
+                        symbols: pd.Index) -> pd.Series:
+    """The subsystem weights ``a_s / n_s`` summed per instrument (the positive ones): since
+    the same instrument in two strategies counts as correlation 1, ``w' C w`` over the
+    (strategy, instrument) subsystems equals ``v' C v`` over instruments with these
+    weights ``v``."""
+    v = membership @ (alloc / sizes)
+    return pd.Series(v, index=symbols)[v > 0]
+
+
+def _window_arrays(inputs: ConstructionInputs, names: list[str], dates: list,
+                   ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Per strategy, the window's strengths and positive volatilities (dates x universe
+    arrays, NaN where missing), taken once for the whole window."""
+    index = pd.Index(dates)
+    strengths, sigmas = {}, {}
+    for name in names:
+        universe, strength = inputs.universes[name], inputs.strengths[name]
+        strengths[name] = _take(strength, index, universe)
+        sigmas[name] = _positive(_take(inputs.volatility, index, universe))
+    return strengths, sigmas
 
 
 def construct(inputs: ConstructionInputs, dates: list, *, capital: float,
               config: PortfolioConfig,
               ) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, pd.DataFrame]:
-    """Target notional per strategy (dates × symbols) for ``dates``; the notional of a
-    full-strength signal of every strategy per symbol (dates × symbols, the buffer's
+    """Target notional per strategy (dates x symbols) for ``dates``; the notional of a
+    full-strength signal of every strategy per symbol (dates x symbols, the buffer's
     yardstick); one diagnostics row per date (``diversification_multiplier,
     predicted_volatility, volatility_scale`` and ``weight:<strategy>``)."""
-    min_observations = config.min_observations
     names = list(inputs.strengths)
+    dates = list(dates)
     configured = inputs.weights.reindex(names).to_numpy(float)
-    unit = unit_strategy_returns(inputs)
+    unit = unit_strategy_returns(inputs).reindex(columns=names)
     target = config.annual_volatility_target
-    notional: dict[str, list[pd.Series]] = {n: [] for n in names}
-    full, diagnostics = [], []
-    for day in dates:
-        history = inputs.returns.loc[:day].tail(config.correlation_lookback)
-        covariance = history.cov(min_periods=min_observations) * TRADING_DAYS
-        correlation = history.corr(min_periods=min_observations)
-        alloc = strategy_weights(unit.reindex(columns=names).loc[:day]
-                                 .tail(config.correlation_lookback), configured, config)
-        alloc = alloc * configured.sum()
-        dm = _subsystem_dm(names, inputs.universes, alloc, correlation,
-                           config.max_diversification_multiplier)
-        vol = inputs.volatility.loc[day] if day in inputs.volatility.index else \
-            pd.Series(dtype=float)
-        per_strategy, unit_size = {}, {}
+    symbols = pd.Index(sorted({s for n in names for s in inputs.universes[n]}))
+    position = {n: symbols.get_indexer(inputs.universes[n]) for n in names}
+    membership = _membership(names, inputs.universes, symbols)
+    sizes = np.array([len(inputs.universes[n]) for n in names], dtype=float)
+    returns = inputs.returns.reindex(columns=symbols)
+    strengths, sigmas = _window_arrays(inputs, names, dates)
+    notional = {n: np.full((len(dates), len(inputs.universes[n])), np.nan) for n in names}
+    full = np.full((len(dates), len(symbols)), np.nan)
+    diagnostics = []
+    for k, day in enumerate(dates):
+        risk = estimate_risk(returns.loc[:day].tail(config.correlation_lookback),
+                             min_observations=config.min_observations,
+                             n_factors=config.risk_factors,
+                             pairwise_max_instruments=config.pairwise_risk_max_instruments)
+        alloc = strategy_weights(unit.loc[:day].tail(config.correlation_lookback), configured,
+                                 config) * configured.sum()
+        dm = diversification_multiplier_of(risk, _instrument_weights(membership, sizes, alloc,
+                                                                     symbols),
+                                           config.max_diversification_multiplier)
+        book = np.zeros(len(symbols))
+        full_sum, full_count = np.zeros(len(symbols)), np.zeros(len(symbols))
         for name, a in zip(names, alloc, strict=True):
-            universe = inputs.universes[name]
-            strength = inputs.strengths[name].reindex(columns=universe)
-            s = strength.loc[day] if day in strength.index else pd.Series(np.nan, universe)
-            sigma = vol.reindex(universe)
-            unit_size[name] = dm * a / len(universe) * capital * target / sigma.where(sigma > 0)
-            per_strategy[name] = s * unit_size[name]
-        book = pd.concat(per_strategy.values(), axis=1).sum(axis=1, min_count=1).fillna(0.0)
-        predicted = ex_ante_volatility(book.groupby(level=0).sum(), covariance, capital)
+            unit_size = dm * a / len(inputs.universes[name]) * capital * target \
+                / sigmas[name][k]
+            notional[name][k] = strengths[name][k] * unit_size
+            np.add.at(book, position[name], np.nan_to_num(notional[name][k]))
+            np.add.at(full_sum, position[name], np.nan_to_num(unit_size))
+            np.add.at(full_count, position[name], np.isfinite(unit_size))
+        predicted = np.sqrt(risk.portfolio_variance(pd.Series(book, symbols))) / capital
         scale = 1.0
         if config.portfolio_volatility_targeting and predicted > 0:
             scale = min(config.max_portfolio_scale, target / predicted)
         for name in names:
-            notional[name].append((per_strategy[name] * scale).rename(day))
-        full.append((pd.concat(unit_size.values(), axis=1).sum(axis=1, min_count=1)
-                     .groupby(level=0).sum() * scale).rename(day))
+            notional[name][k] *= scale
+        full[k] = np.where(full_count > 0, full_sum * scale, np.nan)
         diagnostics.append({"as_of": day, "diversification_multiplier": dm,
                             "predicted_volatility": predicted * scale, "volatility_scale": scale,
                             **{f"weight:{n}": float(a) for n, a in zip(names, alloc,
                                                                        strict=True)}})
-    frames = {n: pd.DataFrame(rows) if rows else pd.DataFrame() for n, rows in notional.items()}
-    return frames, pd.DataFrame(full), pd.DataFrame(diagnostics)
+    index = pd.Index(dates)
+    frames = {n: pd.DataFrame(notional[n], index=index, columns=inputs.universes[n])
+              if dates else pd.DataFrame() for n in names}
+    return frames, pd.DataFrame(full, index=index, columns=symbols), \
+        pd.DataFrame(diagnostics)
 
 
 def buffer_targets(targets: pd.DataFrame, full_positions: pd.DataFrame, lots: pd.Series,
