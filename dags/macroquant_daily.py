@@ -46,7 +46,10 @@ refused, with a message naming the range to rerun.)
 
 The schedule (22:00 UTC, Monday to Friday) falls after the 16:00 New York close all year.
 A stage that finds bad data (quarantined bars, an invalid strategy file, a risk gate) fails
-without retrying; only unexpected or database errors are retried.
+without retrying; only unexpected or database errors are retried. A stage that finished but
+left work undone (orders unsent, instruments locked or refused by the broker, a strategy
+that raised) is recorded `degraded` in `pipeline_runs`; the run goes on to `reports`, which
+then fails with the reasons, so the DAG run is not green.
 
 The MacroQuant run id recorded in `pipeline_runs` is `macroquant_daily__<Airflow run id>`.
 """
@@ -106,7 +109,7 @@ def _stage_task(stage: str):
         window = context["ti"].xcom_pull(task_ids="resolve_window")
         start, end = date.fromisoformat(window["start"]), date.fromisoformat(window["end"])
         try:
-            return run_stage(stage, start, end, window["run_id"])
+            rows = run_stage(stage, start, end, window["run_id"])
         except DatabaseUnavailableError:
             raise  # possibly transient: let Airflow retry
         except MacroQuantError as exc:
@@ -114,8 +117,26 @@ def _stage_task(stage: str):
             text = str(exc)  # most stage errors already start with the stage's name
             raise AirflowFailException(text if text.startswith(f"{stage}:")
                                        else f"{stage}: {text}") from exc
+        if stage == STAGES[-1]:
+            _fail_if_degraded(window["run_id"])
+        return rows
 
     return run
+
+
+def _fail_if_degraded(run_id: str) -> None:
+    """The last task fails (its rows committed) when any stage of the run was recorded
+    ``degraded``, so that the DAG run is not green; the message lists the reasons."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from macroquant.config.settings import load_settings
+    from macroquant.db.connection import database_url
+    from macroquant.pipeline.runner import DEGRADED_MARK, degraded_stages
+
+    degraded = degraded_stages(database_url(load_settings()), run_id)
+    if degraded:
+        raise AirflowFailException(f"{DEGRADED_MARK}: " + " | ".join(
+            f"{stage}: {reasons}" for stage, reasons in degraded.items()))
 
 
 @dag(

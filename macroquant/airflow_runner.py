@@ -39,6 +39,7 @@ from unittest import mock
 from pluggy import HookimplMarker
 
 from macroquant.airflow_local import airflow_environment
+from macroquant.pipeline.runner import DEGRADED_MARK, EXIT_DEGRADED
 
 # Airflow's listener hook marker (``airflow.listeners.hookimpl`` is this marker); made
 # here so that the parent process does not import Airflow.
@@ -83,7 +84,8 @@ def run_dag_window(
     Prints one line per finished task (with the rows it wrote, or its error) and writes
     Airflow's own output to a log file, streamed as well with ``verbose``. Returns 0 if the
     DAG run succeeded, 1 if it failed, 2 if it could not be set up (bad window, unknown
-    DAG, DAG import errors). The first elapsed time includes Airflow's start-up (~5 s).
+    DAG, DAG import errors), 3 if it was degraded (every stage ran but some work was not
+    done: the last task failed listing the reasons). The first elapsed time includes Airflow's start-up (~5 s).
     """
     if end < start:
         print(f"error: window end {end} is before its start {start}", file=sys.stderr)
@@ -102,6 +104,7 @@ def run_dag_window(
           f"{logical_date_for(end).isoformat()} (full log: {log_path})", flush=True)
     started = last = time.monotonic()
     task_failed = False
+    failures: list[str] = []
     with log_path.open("w", encoding="utf-8") as log, subprocess.Popen(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL, text=True, errors="replace", bufsize=1,
@@ -111,7 +114,9 @@ def run_dag_window(
             if line.startswith(PROGRESS_MARK):
                 now = time.monotonic()
                 event = json.loads(line[len(PROGRESS_MARK):])
-                task_failed |= event["event"] == "task" and event["state"] != "success"
+                if event["event"] == "task" and event["state"] != "success":
+                    task_failed = True
+                    failures.append(str(event.get("error") or ""))
                 print(_describe(event, now - last), flush=True)
                 last = now
                 continue
@@ -119,6 +124,8 @@ def run_dag_window(
             if verbose:
                 print(line, end="", flush=True)
         code = child.wait()
+    if code == 1 and failures and all(DEGRADED_MARK in error for error in failures):
+        code = EXIT_DEGRADED   # every stage ran; some work was not done (reasons above)
     print(f"finished in {time.monotonic() - started:.1f}s (exit code {code})", flush=True)
     if code != 0 and not verbose and not task_failed:
         # not a task's failure (reported above) but Airflow's own: show how it ended

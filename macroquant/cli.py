@@ -146,7 +146,13 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
     from macroquant.cli_args import wall_clock
     from macroquant.pipeline.preflight import daily_session, preflight
-    from macroquant.pipeline.runner import STAGES, default_run_id, run_stage
+    from macroquant.pipeline.runner import (
+        EXIT_DEGRADED,
+        STAGES,
+        default_run_id,
+        degraded_reasons,
+        run_stage,
+    )
 
     today = wall_clock().date()
     if args.run_command == "daily":
@@ -160,13 +166,24 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/"
                "{task.total} stages"), TimeElapsedColumn())
     results: dict[str, dict[str, int]] = {}
+    degraded: dict[str, list[str]] = {}
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task(f"{start}..{end}", total=len(STAGES))
         for stage in STAGES:
             progress.update(task, description=f"{start}..{end} {stage:>9}")
             rows = results[stage] = run_stage(stage, start, end, run_id, settings)
             progress.console.print(f"  {stage:<9} {rows}")
+            if degraded_reasons(rows):
+                degraded[stage] = degraded_reasons(rows)
             progress.advance(task)
+    if degraded:
+        console.print(f"run {run_id}: DEGRADED — {len(degraded)} of {len(STAGES)} stages "
+                      "left work undone:")
+        for stage, reasons in degraded.items():
+            for reason in reasons:
+                console.print(f"  {stage}: {reason}")
+        _say_quarantined(console, results)
+        return EXIT_DEGRADED
     console.print(f"run {run_id}: all {len(STAGES)} stages succeeded")
     _say_quarantined(console, results)
     return 0

@@ -5,17 +5,49 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pydantic import BaseModel
+
+from macroquant.brokers.registry import BROKERS
 from macroquant.cli_args import iso_date, wall_clock
-from macroquant.config.settings import Settings, load_trading_config, read_yaml_mapping
+from macroquant.config.settings import (
+    Settings,
+    TradingConfig,
+    load_trading_config,
+    read_yaml_mapping,
+)
+from macroquant.errors import MacroQuantError
+from macroquant.execution.order_states import OPEN_STATES
 
 
-def _broker(args: argparse.Namespace, conn, settings: Settings):
+def chosen_broker(args: argparse.Namespace, trading: TradingConfig,
+                  config_path: Path) -> tuple[str, BaseModel]:
+    """The broker a command talks to and its typed options: the trading config's
+    ``broker:`` section unless ``--broker``/``--options`` say otherwise. ``--broker X``
+    other than the configured one needs ``--options FILE`` (never a silent default
+    endpoint); the paper broker needs none."""
+    from macroquant.brokers.registry import broker_options, check_broker_config
+
+    name = args.broker or trading.broker.name
+    if args.options is not None:
+        return name, broker_options(name, read_yaml_mapping(args.options), args.options)
+    if name == trading.broker.name:
+        return name, check_broker_config(trading, config_path)
+    if name != "paper":
+        raise MacroQuantError(
+            f"--broker {name}: the trading config ({config_path}) selects broker "
+            f"'{trading.broker.name}'; give {name}'s settings with --options FILE (an example "
+            f"per broker is in include/brokers/) or set broker.name in the config")
+    return name, broker_options(name, {}, "--broker paper")
+
+
+def _broker(args: argparse.Namespace, conn, settings: Settings, trading: TradingConfig):
     from macroquant.brokers.registry import make_broker, secret_lookup
 
-    options = read_yaml_mapping(args.options) if args.options else {}
-    if args.broker == "paper":   # the CLI's paper account persists between commands
-        options.setdefault("state_path", str(settings.home / "paper_account.json"))
-    return make_broker(args.broker, options, secret_lookup(conn), wall_clock)
+    name, options = chosen_broker(args, trading, settings.config_path)
+    if name == "paper" and options.state_path is None:
+        # the CLI's paper account persists between commands
+        options = options.model_copy(update={"state_path": settings.home / "paper_account.json"})
+    return make_broker(name, options, secret_lookup(conn), wall_clock)
 
 
 def cmd_orders(args: argparse.Namespace, settings: Settings) -> int:
@@ -23,15 +55,18 @@ def cmd_orders(args: argparse.Namespace, settings: Settings) -> int:
     from macroquant.db.connection import connect, database_url
 
     url = database_url(settings)
+    trading = load_trading_config(settings.config_path)
     if args.orders_command == "list":
+        account = args.broker or trading.broker.name
         with connect(url) as conn:
             rows = conn.execute(
                 """SELECT o.client_order_id, o.broker, i.symbol, o.side, o.quantity, o.status,
                           o.filled_quantity, o.reason FROM orders o JOIN instruments i
                    USING (instrument_id)
-                   WHERE (%s = 'all' OR o.status IN ('new', 'submitted', 'partially_filled'))
+                   WHERE (%s = 'all' OR o.status = ANY(%s)) AND (%s OR o.broker = %s)
                    ORDER BY o.as_of DESC, o.client_order_id LIMIT %s""",
-                (args.status, args.limit)).fetchall()
+                (args.status, list(OPEN_STATES), args.all_brokers, account,
+                 args.limit)).fetchall()
         for r in rows:
             print(f"{r[0]:32} {r[1]:8} {r[2]:10} {r[3]:4} {r[4]:>12g} {r[5]:16} "
                   f"{r[6]:>10g} {r[7]}")
@@ -54,14 +89,15 @@ def cmd_orders(args: argparse.Namespace, settings: Settings) -> int:
                              at=wall_clock(), accept_broker_quantity=args.accept_broker_position)
         print(f"{args.symbol}: lock {lock_id} resolved by {args.by}")
         return 0
-    from macroquant.execution.live import trade_session
+    from macroquant.execution.live import summary_counts, trade_session
     from macroquant.execution.oms import OrderManager
     from macroquant.execution.reconcile import reconcile
+    from macroquant.pipeline.runner import EXIT_DEGRADED, degraded_reasons
     from macroquant.risk.order_gate import RiskLimits
 
-    config = load_trading_config(settings.config_path)
+    config = trading
     with connect(url) as conn:
-        broker = _broker(args, conn, settings)
+        broker = _broker(args, conn, settings, trading)
     if args.orders_command == "reconcile":
         oms = OrderManager(url, broker, RiskLimits.from_config(config), run_id="cli-reconcile",
                            clock=wall_clock, equity=config.trading_capital)
@@ -77,7 +113,10 @@ def cmd_orders(args: argparse.Namespace, settings: Settings) -> int:
                             wall_clock)
     for key, value in summary.items():
         print(f"{key}: {value}")
-    return 0
+    reasons = degraded_reasons(summary_counts(summary))
+    for reason in reasons:
+        print(f"NOT DONE: {reason}")
+    return EXIT_DEGRADED if reasons else 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -87,6 +126,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     listing = osub.add_parser("list", help="orders, newest first")
     listing.add_argument("--status", choices=["open", "all"], default="open")
     listing.add_argument("--limit", type=int, default=50)
+    listing.add_argument("--broker", choices=list(BROKERS),
+                         help="whose orders (default: the trading config's broker)")
+    listing.add_argument("--all-brokers", action="store_true", help="every broker's orders")
     osub.add_parser("locks", help="instruments locked by a reconciliation mismatch")
     unlock = osub.add_parser("unlock", help="resolve an instrument's lock (a person decides)")
     unlock.add_argument("symbol")
@@ -97,10 +139,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     for name, text in (("reconcile", "compare orders, fills and positions with the broker"),
                        ("trade", "reconcile, then send the approved targets of --as-of")):
         cmd = osub.add_parser(name, help=text)
-        cmd.add_argument("--broker", default="paper",
-                         choices=["paper", "alpaca", "ibkr", "ccxt"])
+        cmd.add_argument("--broker", choices=list(BROKERS),
+                         help="default: the trading config's broker (broker.name); another "
+                              "live broker needs --options")
         cmd.add_argument("--options", type=Path,
-                         help="YAML mapping of the broker's settings (not secrets)")
+                         help="YAML mapping of the broker's settings (not secrets); default: "
+                              "the trading config's broker.options")
         if name == "trade":
             cmd.add_argument("--as-of", type=iso_date, required=True)
             cmd.add_argument("--run-id")

@@ -33,6 +33,9 @@ class ShortedBroker:
     def open_orders(self) -> list[BrokerOrder]:
         return []
 
+    def recent_orders(self) -> list[BrokerOrder]:
+        return []
+
     def get_order(self, client_order_id: str) -> BrokerOrder | None:
         return None
 

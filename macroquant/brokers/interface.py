@@ -60,6 +60,7 @@ class BrokerOrder:
     average_fill_price: float | None
     status: BrokerStatus
     reason: str = ""
+    order_type: str | None = None   # 'market' / 'limit'; None: the broker did not say
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,7 @@ class Broker(Protocol):
     """What the OMS and the reconciliation need from a broker."""
 
     name: str
+    asset_classes: frozenset[str]   # the instruments' asset classes this account can trade
 
     def submit_order(self, request: OrderRequest) -> BrokerOrder:
         """Send one order. Raises OrderRejected, or BrokerError (transient: outcome unknown)."""
@@ -99,6 +101,10 @@ class Broker(Protocol):
 
     def open_orders(self) -> list[BrokerOrder]:
         """Every order still working at the broker."""
+        ...
+
+    def recent_orders(self) -> list[BrokerOrder]:
+        """Every order the broker lists, open or final (its recent history)."""
         ...
 
     def cancel_order(self, client_order_id: str) -> None:

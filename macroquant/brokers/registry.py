@@ -1,17 +1,81 @@
-"""Build a broker adapter by name, with its secrets read from the encrypted store."""
+"""Build a broker adapter by name, with its secrets read from the encrypted store.
+
+The trading configuration's ``broker:`` section is the one switch: ``name`` selects the
+adapter (paper, alpaca, ibkr, ccxt) for the daily run and ``macroquant orders`` alike, and
+``options`` are that adapter's settings, checked by its typed, frozen model
+(``macroquant/brokers/<name>/config.py``, unknown keys are errors) when the configuration
+is loaded — before any stage runs.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
+from importlib import import_module
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import psycopg
+from pydantic import BaseModel, ValidationError
 
 from macroquant.brokers.interface import Broker
 from macroquant.errors import ConfigError
 
+if TYPE_CHECKING:
+    from macroquant.config.settings import TradingConfig
+
 BROKERS = ("paper", "alpaca", "ibkr", "ccxt")
+# broker name -> (config module, options model, adapter class)
+_ADAPTERS = {
+    "paper": ("macroquant.brokers.paper", "PaperConfig", "PaperAccountBroker"),
+    "alpaca": ("macroquant.brokers.alpaca", "AlpacaConfig", "AlpacaBroker"),
+    "ibkr": ("macroquant.brokers.ibkr", "IbkrConfig", "IbkrBroker"),
+    "ccxt": ("macroquant.brokers.ccxt_broker", "CcxtConfig", "CcxtBroker"),
+}
+
+
+def options_model(name: str) -> type[BaseModel]:
+    """The typed options model of broker ``name``."""
+    if name not in _ADAPTERS:
+        raise ConfigError("broker", "name", f"unknown broker {name!r}; one of {', '.join(BROKERS)}")
+    package, model, _adapter = _ADAPTERS[name]
+    return getattr(import_module(package), model)
+
+
+def broker_options(name: str, options: Mapping[str, Any], source: str | Path,
+                   field: str = "broker.options") -> BaseModel:
+    """``options`` checked by broker ``name``'s model; the first error is a ConfigError
+    naming ``source`` (the file) and the key (``broker.options.<key>``)."""
+    try:
+        return options_model(name).model_validate(dict(options))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(part) for part in first["loc"])
+        message = first["msg"]
+        if first["type"] == "extra_forbidden":
+            known = ", ".join(options_model(name).model_fields)
+            message = f"unknown key for broker '{name}' (its keys: {known})"
+        raise ConfigError(str(source), f"{field}.{key}" if key else field, message) from None
+
+
+PAPER_COSTS = ("commission_bps", "slippage_bps")
+
+
+def check_broker_config(trading: TradingConfig, source: str | Path = "trading config"
+                        ) -> BaseModel:
+    """The configured broker's typed options; a wrong key or value raises a one-line
+    ConfigError naming ``source`` and the key. Called when the trading configuration is
+    loaded (and by any pre-flight check). The paper broker's costs come from the broker
+    section itself (``broker.commission_bps``), which the daily replay uses too."""
+    options = dict(trading.broker.options)
+    if trading.broker.name == "paper":
+        for key in PAPER_COSTS:
+            if key in options:
+                raise ConfigError(str(source), f"broker.options.{key}",
+                                  f"set broker.{key} instead (the daily paper replay and the "
+                                  "paper OMS account share it)")
+            options[key] = getattr(trading.broker, key)
+    return broker_options(trading.broker.name, options, source)
 
 
 def secret_lookup(conn: psycopg.Connection) -> Callable[[str], str | None]:
@@ -25,27 +89,23 @@ def secret_lookup(conn: psycopg.Connection) -> Callable[[str], str | None]:
     return lookup
 
 
-def make_broker(name: str, options: dict[str, Any], lookup: Callable[[str], str | None],
-                clock: Callable[[], datetime], *, ib: Any = None) -> Broker:
-    """The adapter ``name`` configured by ``options`` (its config model's fields).
+def make_broker(name: str, options: Mapping[str, Any] | BaseModel,
+                lookup: Callable[[str], str | None], clock: Callable[[], datetime], *,
+                ib: Any = None) -> Broker:
+    """The adapter ``name`` configured by ``options`` (its typed model, or a mapping of its
+    fields, checked here).
 
     A live broker whose secrets are missing raises ``MissingCredentialError`` naming the
     secret; the paper broker needs none. ``ib`` injects an ``ib_async.IB``-like client.
     """
+    model = options_model(name)
+    config = options if isinstance(options, model) else broker_options(
+        name, options.model_dump() if isinstance(options, BaseModel) else options,
+        f"broker '{name}' options")
+    package, _model, adapter = _ADAPTERS[name]
+    adapter_class = getattr(import_module(package), adapter)
     if name == "paper":
-        from macroquant.brokers.paper import PaperAccountBroker, PaperConfig
-
-        return PaperAccountBroker(PaperConfig(**options), clock)
-    if name == "alpaca":
-        from macroquant.brokers.alpaca import AlpacaBroker, AlpacaConfig
-
-        return AlpacaBroker(AlpacaConfig(**options), lookup)
+        return adapter_class(config, clock)
     if name == "ibkr":
-        from macroquant.brokers.ibkr import IbkrBroker, IbkrConfig
-
-        return IbkrBroker(IbkrConfig(**options), lookup, ib=ib)
-    if name == "ccxt":
-        from macroquant.brokers.ccxt_broker import CcxtBroker, CcxtConfig
-
-        return CcxtBroker(CcxtConfig(**options), lookup)
-    raise ConfigError("broker", "name", f"unknown broker {name!r}; one of {', '.join(BROKERS)}")
+        return adapter_class(config, lookup, ib=ib)
+    return adapter_class(config, lookup)

@@ -14,6 +14,16 @@ The life of an order (see :mod:`macroquant.execution.order_states`):
 3. :meth:`OrderManager.sync` reads the broker's view and its fills: fills go to ``trades``
    once per execution id, and the status follows the state machine.
 
+Adoption is verified: an order the broker reports under one of our client ids is taken as
+ours only when its symbol, side, quantity and type match the stored order
+(:func:`order_conflict`). Otherwise nothing of it is counted: the instrument is locked with
+both versions in the lock's details, a CRITICAL alert is written, and a ``new`` order is
+set ``rejected`` (its id is taken at the broker); ``macroquant orders unlock`` resolves it.
+
+If the broker accepted an order but its fills cannot be read, the order is set ``unknown``
+(with the broker's order id), a ``failed`` reconciliation row and a CRITICAL alert are
+written, and the session goes on; the next run's reconciliation looks it up and resolves it.
+
 A broker rejection sets ``rejected`` with the broker's reason and writes an ERROR alert to
 ``system_logs``. ``hooks(point, client_order_id)`` is called at ``"written"``,
 ``"approved"`` and ``"sent"``; the fault-injection tests use it to kill the process there.
@@ -34,12 +44,44 @@ from macroquant.errors import BrokerError, MacroQuantError
 from macroquant.execution import order_store as store
 from macroquant.execution.gate import decide, risk_state
 from macroquant.execution.order_ids import NETTED, client_order_id
-from macroquant.execution.order_states import OPEN_STATES, status_after_fills
+from macroquant.execution.order_states import OPEN_STATES, TRANSITIONS, status_after_fills
 from macroquant.risk.order_gate import ApprovedOrder, GateResult, RiskLimits
 
 
 class DuplicateOrderIdError(MacroQuantError):
     """A deterministic client order id is already used by another broker's order."""
+
+
+CONFLICT = "conflict"   # the outcome of an order whose id the broker uses for another order
+
+
+def order_conflict(row: store.OrderRow, report: BrokerOrder) -> dict | None:
+    """None when the broker's ``report`` is our order ``row`` (same symbol, side, quantity
+    and, when the broker says, type); else the mismatch with both versions."""
+    ours = {"symbol": row.symbol, "side": row.side, "quantity": row.quantity,
+            "order_type": row.order_type}
+    theirs = {"symbol": report.symbol, "side": report.side, "quantity": report.quantity,
+              "order_type": report.order_type, "filled_quantity": report.filled_quantity,
+              "status": report.status, "broker_order_id": report.broker_order_id}
+    differs = [key for key in ("symbol", "side", "order_type")
+               if theirs[key] is not None and theirs[key] != ours[key]]
+    if abs(report.quantity - row.quantity) > 1e-9 * max(1.0, row.quantity):
+        differs.append("quantity")
+    if not differs:
+        return None
+    return {"symbol": row.symbol, "kind": "order_differs_at_broker",
+            "client_order_id": row.client_order_id, "differs": sorted(differs),
+            "ours": ours, "broker": theirs}
+
+
+def describe_conflict(conflict: dict) -> str:
+    """One line naming both versions of a conflicting order."""
+    def side(version: dict) -> str:
+        return (f"{version['side']} {version['quantity']:g} {version['symbol']} "
+                f"{version['order_type'] or ''}".strip())
+    return (f"order {conflict['client_order_id']}: the broker has a different order under "
+            f"this id (ours: {side(conflict['ours'])}; broker's: {side(conflict['broker'])}, "
+            f"{conflict['broker']['status']}); not adopted")
 
 
 @dataclass(frozen=True)
@@ -147,9 +189,17 @@ class OrderManager:
         result: dict[str, str] = {}
         unsent: list[store.OrderRow] = []
         for row in pending:
-            known = self.broker.get_order(row.client_order_id)   # BrokerError propagates
+            try:
+                known = self.broker.get_order(row.client_order_id)
+            except BrokerError as exc:
+                if not exc.transient:
+                    raise
+                self._unsent_alert(row.client_order_id, "the look-up before sending failed",
+                                   exc)
+                result[row.client_order_id] = "new"
+                continue
             if known is not None:
-                result[row.client_order_id] = self.apply_report(row.client_order_id, known)
+                result[row.client_order_id] = self.adopt(row, known)
             else:
                 unsent.append(row)
         if not unsent:
@@ -211,20 +261,48 @@ class OrderManager:
                     break
                 if order is None:
                     continue   # the broker has no such order: safe to send again
+                self.hooks("sent", coid)
+                return self.adopt(row, order)   # found by lookup: verified before adoption
             self.hooks("sent", coid)
             return self.apply_report(coid, order)
-        with self.conn.transaction():
-            store.alert(self.conn, "WARNING", f"order {coid}: send outcome unknown after "
-                        f"{self.max_send_attempts} attempt(s) ({last_error}); it stays 'new' "
-                        "and is looked up at the broker before any resend", self.run_id,
-                        {"client_order_id": coid})
+        self._unsent_alert(coid, f"send outcome unknown after {self.max_send_attempts} "
+                           "attempt(s)", last_error)
         return "new"
 
+    def _unsent_alert(self, coid: str, what: str, error: BrokerError | None) -> None:
+        with self.conn.transaction():
+            store.alert(self.conn, "WARNING", f"order {coid}: {what} ({error}); it stays "
+                        "'new' (unsent) and is looked up at the broker before any resend",
+                        self.run_id, {"client_order_id": coid})
+
     # ------------------------------------------------------------------ tracking
+    def adopt(self, row: store.OrderRow, report: BrokerOrder) -> str:
+        """Take the broker's ``report`` as our order ``row`` if it is the same order (see
+        :func:`order_conflict`); else refuse it (lock, alert) and return ``CONFLICT``."""
+        conflict = order_conflict(row, report)
+        if conflict is None:
+            return self.apply_report(row.client_order_id, report)
+        with self.conn.transaction():
+            now = self.clock()
+            current = store.load_order(self.conn, row.client_order_id, lock=True)
+            if current is not None and current.status == "new":
+                store.transition(self.conn, row.client_order_id, "rejected", now,
+                                 reason="client order id used at the broker by a different "
+                                        "order; instrument locked")
+            store.lock_instrument(self.conn, row.instrument_id, self.broker.name, now,
+                                  conflict["kind"], conflict)
+            store.alert(self.conn, "CRITICAL", f"{describe_conflict(conflict)}; "
+                        f"{row.symbol} is locked until a person resolves it (macroquant "
+                        f"orders unlock {row.symbol})", self.run_id, conflict)
+        return CONFLICT
+
     def apply_report(self, coid: str, report: BrokerOrder) -> str:
         """Bring the stored order in line with the broker's report and its fills; return
-        the resulting status."""
-        fills = self.broker.fills([coid]) if report.filled_quantity > 0 else []
+        the resulting status (``unknown`` when the fills cannot be read)."""
+        try:
+            fills = self.broker.fills([coid]) if report.filled_quantity > 0 else []
+        except BrokerError as exc:
+            return self._fills_unknown(coid, report, exc)
         with self.conn.transaction():
             now = self.clock()
             row = store.load_order(self.conn, coid, lock=True)
@@ -244,6 +322,29 @@ class OrderManager:
                                           "broker_filled": report.filled_quantity})
             return target
 
+    def _fills_unknown(self, coid: str, report: BrokerOrder, error: BrokerError) -> str:
+        """The broker has the order but its fills could not be read: ``unknown``, a failed
+        reconciliation row and a CRITICAL alert; the next reconciliation resolves it."""
+        with self.conn.transaction():
+            now = self.clock()
+            row = store.load_order(self.conn, coid, lock=True)
+            if "unknown" in TRANSITIONS[row.status]:
+                store.transition(self.conn, coid, "unknown", now,
+                                 reason=f"fills not read: {error}",
+                                 broker_order_id=report.broker_order_id,
+                                 details={"broker_status": report.status,
+                                          "broker_filled": report.filled_quantity})
+            store.record_reconciliation(
+                self.conn, self.broker.name, now, "failed",
+                {"error": str(error), "client_order_id": coid,
+                 "broker_filled": report.filled_quantity})
+            store.alert(self.conn, "CRITICAL", f"order {coid} ({row.symbol}): the broker "
+                        f"accepted it ({report.status}, {report.filled_quantity:g} filled) but "
+                        f"its fills could not be read ({error}); it is 'unknown' until the "
+                        "next run looks it up", self.run_id,
+                        {"client_order_id": coid, "symbol": row.symbol})
+        return "unknown"
+
     def sync(self, client_order_ids: Iterable[str] | None = None) -> dict[str, str]:
         """Refresh open orders (all of this broker's, or the given ones) from the broker.
         An order the broker does not know is left as it is (reconciliation decides)."""
@@ -253,8 +354,9 @@ class OrderManager:
         out = {}
         for coid in ids:
             report = self.broker.get_order(coid)
-            if report is not None:
-                out[coid] = self.apply_report(coid, report)
+            row = store.load_order(self.conn, coid)
+            if report is not None and row is not None:
+                out[coid] = self.adopt(row, report)
         return out
 
     def cancel(self, coid: str, reason: str) -> str:

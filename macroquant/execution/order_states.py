@@ -7,6 +7,11 @@
      │          └──► rejected   │
      └──► rejected / cancelled (never sent: gate refused it, or trading halted)
 
+    new / submitted / partially_filled ──► unknown ──► any state the broker then reports
+
+``unknown``: the broker accepted the order but its report (fills) could not be read; the
+next run looks the order up at the broker and moves it on (it is an open state).
+
 ``partially_filled`` may repeat (more fills). Terminal states never change. A broker report
 may skip ``submitted`` (an order that fills at once goes new → filled), so every forward
 move along the arrows is legal; nothing moves backwards.
@@ -16,14 +21,18 @@ from __future__ import annotations
 
 from macroquant.errors import MacroQuantError
 
-OPEN_STATES = ("new", "submitted", "partially_filled")
+OPEN_STATES = ("new", "submitted", "partially_filled", "unknown")
 TERMINAL_STATES = ("filled", "cancelled", "rejected", "expired")
 
 TRANSITIONS: dict[str, frozenset[str]] = {
     "new": frozenset({"submitted", "partially_filled", "filled", "cancelled", "rejected",
-                      "expired"}),
-    "submitted": frozenset({"partially_filled", "filled", "cancelled", "rejected", "expired"}),
-    "partially_filled": frozenset({"partially_filled", "filled", "cancelled", "expired"}),
+                      "expired", "unknown"}),
+    "submitted": frozenset({"partially_filled", "filled", "cancelled", "rejected", "expired",
+                            "unknown"}),
+    "partially_filled": frozenset({"partially_filled", "filled", "cancelled", "expired",
+                                   "unknown"}),
+    "unknown": frozenset({"submitted", "partially_filled", "filled", "cancelled", "rejected",
+                          "expired"}),
     "filled": frozenset(),
     "cancelled": frozenset(),
     "rejected": frozenset(),

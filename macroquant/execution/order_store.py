@@ -59,9 +59,9 @@ def load_order(conn: psycopg.Connection, client_order_id: str, *, lock: bool = F
 
 
 def open_orders(conn: psycopg.Connection, broker: str) -> list[OrderRow]:
-    """Every order of ``broker`` in new / submitted / partially_filled, by id."""
+    """Every open order of ``broker`` (new / submitted / partially_filled / unknown), by id."""
     rows = conn.execute(_SELECT + """ WHERE o.broker = %s
-                        AND o.status IN ('new', 'submitted', 'partially_filled')
+                        AND o.status IN ('new', 'submitted', 'partially_filled', 'unknown')
                         ORDER BY o.client_order_id""", (broker,)).fetchall()
     return [OrderRow(*r) for r in rows]
 
@@ -142,6 +142,24 @@ def ingest_fills(conn: psycopg.Connection, broker: str, fills: list[BrokerFill])
                      FROM trades WHERE client_order_id = %s) t
                WHERE o.client_order_id = %s""", (client_order_id, client_order_id))
     return added
+
+
+def lock_instrument(conn: psycopg.Connection, instrument_id: int, broker: str, at: datetime,
+                    reason: str, details: dict) -> bool:
+    """Lock the instrument (no new orders) until a person resolves it with ``macroquant
+    orders unlock``; returns False when it was already locked."""
+    return bool(conn.execute(
+        """INSERT INTO instrument_locks (instrument_id, broker, locked_at, reason, details)
+           VALUES (%s, %s, %s, %s, %s)
+           ON CONFLICT (instrument_id) WHERE resolved_at IS NULL DO NOTHING""",
+        (instrument_id, broker, at, reason, Jsonb(details))).rowcount)
+
+
+def record_reconciliation(conn: psycopg.Connection, broker: str, at: datetime, status: str,
+                          details: dict) -> None:
+    """A ``reconciliations`` row: ``ok``, ``mismatch`` or ``failed``."""
+    conn.execute("""INSERT INTO reconciliations (broker, checked_at, status, details)
+                    VALUES (%s, %s, %s, %s)""", (broker, at, status, Jsonb(details)))
 
 
 def alert(conn: psycopg.Connection, level: str, message: str, run_id: str | None,

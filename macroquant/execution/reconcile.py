@@ -6,15 +6,19 @@ Run at the start of the orders stage, before any order is sent:
    obtained the reconciliation FAILS (:class:`ReconciliationError`, a ``failed`` row in
    ``reconciliations``): a missing report is never read as "flat" or "no orders".
 2. Every open local order is refreshed from the broker (its fills are ingested once per
-   execution id). A ``submitted``/``partially_filled`` order the broker does not know, or a
-   broker order with a MacroQuant id (``MQ-``) that is not in ``orders``, is a mismatch.
-   A ``new`` order the broker does not know was never sent: the OMS sends it later.
+   execution id) — only if the broker's order under that id is the same order (symbol,
+   side, quantity, type; :func:`macroquant.execution.oms.order_conflict`), else it is a
+   mismatch showing both versions. A ``submitted``/``partially_filled``/``unknown`` order
+   the broker does not know, or a broker order with a MacroQuant id (``MQ-``) that is not
+   in ``orders`` — open or final, among the broker's recent orders — is a mismatch. A
+   ``new`` order the broker does not know was never sent: the OMS sends it later.
 3. Positions: the ledger (fills + accepted adjustments) must equal the broker's position
    for every instrument either side holds.
 
 Each mismatch locks its instrument (``instrument_locks``) until a person resolves it with
 ``macroquant orders unlock SYMBOL --by NAME --reason TEXT`` (optionally accepting the
-broker's position as an adjustment). Locked instruments get no new orders.
+broker's position as an adjustment). Locked instruments get no new orders. A CRITICAL
+alert is written when a lock is created (not again while it stays unresolved).
 """
 
 from __future__ import annotations
@@ -24,13 +28,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import psycopg
-from psycopg.types.json import Jsonb
 
 from macroquant.brokers.interface import Broker
 from macroquant.errors import BrokerError, MacroQuantError
 from macroquant.execution import order_store as store
 from macroquant.execution.gate import ledger_positions
-from macroquant.execution.oms import OrderManager
+from macroquant.execution.oms import OrderManager, order_conflict
 
 TOLERANCE = 1e-6
 
@@ -60,10 +63,11 @@ def reconcile(oms: OrderManager, clock: Callable[[], datetime]) -> Reconciliatio
     conn = oms.conn
     try:
         broker_positions = {p.symbol: p.quantity for p in broker.positions()}
-        broker_open = broker.open_orders()
+        broker_orders = broker.recent_orders()
     except BrokerError as exc:
         with conn.transaction():
-            _record(conn, broker.name, clock(), "failed", {"error": str(exc)})
+            store.record_reconciliation(conn, broker.name, clock(), "failed",
+                                        {"error": str(exc)})
             store.alert(conn, "CRITICAL", f"reconciliation with {broker.name} failed: {exc}; "
                         "no order is sent until it succeeds", oms.run_id, {})
         raise ReconciliationError(
@@ -75,18 +79,23 @@ def reconcile(oms: OrderManager, clock: Callable[[], datetime]) -> Reconciliatio
     for row in local_open:
         report = broker.get_order(row.client_order_id)
         if report is not None:
-            result.synced_orders[row.client_order_id] = oms.apply_report(row.client_order_id, report)
+            conflict = order_conflict(row, report)
+            result.synced_orders[row.client_order_id] = oms.adopt(row, report)
+            if conflict is not None:
+                result.mismatches.append(conflict)
         elif row.status != "new":
             result.mismatches.append({
                 "symbol": row.symbol, "kind": "order_unknown_at_broker",
                 "client_order_id": row.client_order_id, "local_status": row.status})
     known = {r[0] for r in conn.execute("SELECT client_order_id FROM orders WHERE broker = %s",
                                         (broker.name,))}
-    for order in broker_open:
+    for order in broker_orders:
         if order.client_order_id.startswith("MQ-") and order.client_order_id not in known:
             result.mismatches.append({
                 "symbol": order.symbol, "kind": "broker_order_unknown_locally",
-                "client_order_id": order.client_order_id})
+                "client_order_id": order.client_order_id, "broker_status": order.status,
+                "side": order.side, "quantity": order.quantity,
+                "filled_quantity": order.filled_quantity})
 
     ledger = ledger_positions(conn, broker.name).groupby("symbol")["quantity"].sum()
     for symbol in sorted(set(ledger.index) | set(broker_positions)):
@@ -105,19 +114,18 @@ def reconcile(oms: OrderManager, clock: Callable[[], datetime]) -> Reconciliatio
                             f"{mismatch['symbol']}, which is not a known instrument", oms.run_id,
                             mismatch)
                 continue
-            conn.execute("""INSERT INTO instrument_locks (instrument_id, broker, locked_at,
-                                                          reason, details)
-                            VALUES (%s, %s, %s, %s, %s)
-                            ON CONFLICT (instrument_id) WHERE resolved_at IS NULL DO NOTHING""",
-                         (instrument_id, broker.name, now, mismatch["kind"], Jsonb(mismatch)))
-            store.alert(conn, "CRITICAL", f"reconciliation mismatch on {mismatch['symbol']} "
-                        f"({mismatch['kind']}): the instrument is locked until a person "
-                        "resolves it (macroquant orders unlock)", oms.run_id, mismatch)
+            if store.lock_instrument(conn, instrument_id, broker.name, now, mismatch["kind"],
+                                     mismatch):
+                store.alert(conn, "CRITICAL", f"reconciliation mismatch on "
+                            f"{mismatch['symbol']} ({mismatch['kind']}): the instrument is "
+                            "locked until a person resolves it (macroquant orders unlock)",
+                            oms.run_id, mismatch)
         if result.mismatches:
             result.status = "mismatch"
-        _record(conn, broker.name, now, result.status,
-                {"mismatches": result.mismatches, "synced": result.synced_orders,
-                 "broker_positions": broker_positions})
+        store.record_reconciliation(conn, broker.name, now, result.status,
+                                    {"mismatches": result.mismatches,
+                                     "synced": result.synced_orders,
+                                     "broker_positions": broker_positions})
     return result
 
 
@@ -149,8 +157,3 @@ def unlock(conn: psycopg.Connection, symbol: str, *, by: str, reason: str, at: d
                            resolution = %s WHERE lock_id = %s""", (at, by, reason, lock_id))
     return int(lock_id)
 
-
-def _record(conn: psycopg.Connection, broker: str, at: datetime, status: str,
-            details: dict) -> None:
-    conn.execute("""INSERT INTO reconciliations (broker, checked_at, status, details)
-                    VALUES (%s, %s, %s, %s)""", (broker, at, status, Jsonb(details)))

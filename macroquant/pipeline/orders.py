@@ -194,8 +194,8 @@ def run_live(context: StageContext, clock: Callable[[], datetime]) -> dict[str, 
     """One session on the configured live broker: reconcile, then trade the approved
     targets of ``context.end`` through the OMS (docs/execution.md). A window longer than
     one session is refused: a live account cannot replay history."""
-    from macroquant.brokers.registry import make_broker, secret_lookup
-    from macroquant.execution.live import trade_session
+    from macroquant.brokers.registry import check_broker_config, make_broker, secret_lookup
+    from macroquant.execution.live import summary_counts, trade_session
 
     if context.start != context.end:
         raise MissingInputError(
@@ -203,14 +203,11 @@ def run_live(context: StageContext, clock: Callable[[], datetime]) -> dict[str, 
             f"time (got {context.start}..{context.end})")
     with transaction(context.url) as conn:
         _check_risk_gate(conn, context)
-        options = dict(getattr(context.trading.broker, "options", None) or {})
+        options = check_broker_config(context.trading, context.settings.config_path)
         broker = make_broker(context.trading.broker.name, options, secret_lookup(conn), clock)
     summary = trade_session(context.url, broker, context.trading, context.end,
                             context.run_id, clock)
-    statuses = list(summary.get("orders", {}).values())
-    return {"orders": len(statuses), "filled": statuses.count("filled"),
-            "rejected": statuses.count("rejected"),
-            "skipped": len(summary.get("skipped", {}))}
+    return summary_counts(summary)
 
 
 def _store(conn: psycopg.Connection, results: dict[str, pd.DataFrame]) -> None:

@@ -134,14 +134,61 @@ def _run_recorded(function: StageFunction, context: StageContext,
                 (audit_time(), f"interrupted by {type(exc).__name__} while this stage ran; "
                  f"rerun the window {start}..{end} to resume", run_id, stage))
         raise
-    with transaction(context.url) as conn:
-        conn.execute(
-            """UPDATE pipeline_runs SET status = 'success', finished_at = %s, rows_written = %s
-               WHERE run_id = %s AND stage = %s""",
-            (audit_time(), Jsonb(rows), run_id, stage),
-        )
+    record_finished(context.url, run_id, stage, rows)
     log.info("stage %s %s..%s: %s", stage, start, end, rows)
     return rows
+
+
+# Counts in a stage's result that mean part of its work was NOT done. A stage whose result
+# has any of them above zero finished "degraded": recorded as such (never 'success'), the
+# pipeline goes on to the reports, and the CLI / the DAG's last task make the run fail.
+DEGRADING_COUNTS = {
+    "failed_strategies": "strategy(ies) raised, so gave no signals",
+    "unsent": "order(s) left unsent (the broker could not be reached; looked up and sent "
+              "by the next run)",
+    "unknown": "order(s) accepted by the broker with fills unread (the next run looks "
+               "them up)",
+    "conflicts": "order(s) whose client id the broker uses for a different order "
+                 "(not adopted; instrument locked)",
+    "locked": "instrument(s) locked by reconciliation (macroquant orders locks / unlock)",
+    "refused": "instrument(s) the broker cannot trade (refused before sending)",
+}
+
+
+# The exit code of `macroquant run daily|backfill` and `airflow-run` for a degraded run,
+# and how the DAG's last task starts its failure message for one.
+EXIT_DEGRADED = 3
+DEGRADED_MARK = "run degraded"
+
+
+def degraded_reasons(rows: dict[str, int]) -> list[str]:
+    """Why a stage's result is degraded (empty: it did all its work)."""
+    return [f"{rows[key]} {text}" for key, text in DEGRADING_COUNTS.items()
+            if int(rows.get(key) or 0) > 0]
+
+
+def record_finished(url: str, run_id: str, stage: str, rows: dict[str, int]) -> None:
+    """Record a stage that returned: ``success``, or ``degraded`` with its reasons in
+    ``message`` (and a WARNING in ``system_logs``)."""
+    reasons = degraded_reasons(rows)
+    message = "; ".join(reasons)
+    with transaction(url) as conn:
+        conn.execute(
+            """UPDATE pipeline_runs SET status = %s, finished_at = %s, rows_written = %s,
+                      message = %s WHERE run_id = %s AND stage = %s""",
+            ("degraded" if reasons else "success", audit_time(), Jsonb(rows), message,
+             run_id, stage))
+        if reasons:
+            write_system_log(conn, "WARNING", f"macroquant.pipeline.{stage}",
+                             f"stage {stage} degraded: {message}", run_id, dict(rows))
+
+
+def degraded_stages(url: str, run_id: str) -> dict[str, str]:
+    """Stage -> reasons, for every stage of ``run_id`` recorded ``degraded``."""
+    with transaction(url) as conn:
+        return dict(conn.execute(
+            """SELECT stage, message FROM pipeline_runs WHERE run_id = %s
+               AND status = 'degraded' ORDER BY started_at""", (run_id,)).fetchall())
 
 
 def run_pipeline(

@@ -48,6 +48,29 @@ def seed_universe(url: str) -> None:
                          (iid, AS_OF, price, price))
 
 
+def insert_targets(url: str, rows: list[tuple[str, float, float]], as_of: date = AS_OF) -> None:
+    """Risk-approved targets (symbol, price, quantity) of ``as_of``."""
+    with psycopg.connect(url) as conn:
+        for symbol, price, quantity in rows:
+            conn.execute("""INSERT INTO portfolio_targets (as_of, instrument_id, price,
+                            target_quantity, target_notional, approved_quantity, risk_status)
+                            SELECT %s, instrument_id, %s, %s, %s, %s, 'approved'
+                            FROM instruments WHERE symbol = %s""",
+                         (as_of, price, quantity, price * quantity, quantity, symbol))
+
+
+def add_instrument(url: str, symbol: str, asset_class: str, price: float) -> None:
+    """One more instrument of ``asset_class`` with one close on AS_OF."""
+    with psycopg.connect(url) as conn:
+        iid = conn.execute("""INSERT INTO instruments (symbol, name, asset_class, currency,
+                              source_id, vendor_symbol) VALUES (%s, %s, %s, 'USD', 'test', %s)
+                              RETURNING instrument_id""",
+                           (symbol, symbol, asset_class, symbol)).fetchone()[0]
+        conn.execute("""INSERT INTO market_data (instrument_id, trade_date, open, close, volume,
+                        source_id) VALUES (%s, %s, %s, %s, 1e6, 'test')""",
+                     (iid, AS_OF, price, price))
+
+
 @pytest.fixture
 def universe_url(db_url: str) -> str:
     seed_universe(db_url)

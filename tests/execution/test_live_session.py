@@ -9,24 +9,14 @@ import psycopg
 from macroquant.config.settings import TradingConfig
 from macroquant.execution.live import trade_session
 from macroquant.risk import kill_switch
-from tests.brokers.support import AS_OF, Clock, alpaca_broker
+from tests.brokers.support import AS_OF, Clock, alpaca_broker, insert_targets
 
 T = datetime(2024, 1, 2, 21, tzinfo=UTC)
 CONFIG = TradingConfig()
 
 
-def _targets(url, rows):
-    with psycopg.connect(url) as conn:
-        for symbol, price, quantity in rows:
-            conn.execute("""INSERT INTO portfolio_targets (as_of, instrument_id, price,
-                            target_quantity, target_notional, approved_quantity, risk_status)
-                            SELECT %s, instrument_id, %s, %s, %s, %s, 'approved'
-                            FROM instruments WHERE symbol = %s""",
-                         (AS_OF, price, quantity, price * quantity, quantity, symbol))
-
-
 def test_session_trades_targets_and_a_rerun_sends_nothing(universe_url, fake_alpaca):
-    _targets(universe_url, [("AAPL", 100.0, 300), ("MSFT", 200.0, -100), ("IBM", 50.0, 10)])
+    insert_targets(universe_url, [("AAPL", 100.0, 300), ("MSFT", 200.0, -100), ("IBM", 50.0, 10)])
     broker = alpaca_broker(fake_alpaca)
     summary = trade_session(universe_url, broker, CONFIG, AS_OF, "r1", Clock(T))
     assert summary["orders"] == {"MQ-20240102-AAPL-1": "filled", "MQ-20240102-MSFT-1": "filled"}
@@ -37,7 +27,7 @@ def test_session_trades_targets_and_a_rerun_sends_nothing(universe_url, fake_alp
 
 
 def test_halted_kill_switch_cancels_open_orders_and_sends_nothing(universe_url, fake_alpaca):
-    _targets(universe_url, [("AAPL", 100.0, 300)])
+    insert_targets(universe_url, [("AAPL", 100.0, 300)])
     fake_alpaca.fill_mode = "none"
     broker = alpaca_broker(fake_alpaca)
     assert trade_session(universe_url, broker, CONFIG, AS_OF, "r1", Clock(T))["orders"] == {
@@ -50,7 +40,7 @@ def test_halted_kill_switch_cancels_open_orders_and_sends_nothing(universe_url, 
 
 
 def test_locked_instrument_gets_no_order(universe_url, fake_alpaca):
-    _targets(universe_url, [("AAPL", 100.0, 300), ("MSFT", 200.0, 50)])
+    insert_targets(universe_url, [("AAPL", 100.0, 300), ("MSFT", 200.0, 50)])
     fake_alpaca.positions["AAPL"] = 7.0            # not ours: reconciliation locks AAPL
     summary = trade_session(universe_url, alpaca_broker(fake_alpaca), CONFIG, AS_OF, "r1",
                             Clock(T))
@@ -69,7 +59,7 @@ def test_orders_stage_dispatches_a_live_broker_to_one_oms_session(universe_url, 
     from macroquant.pipeline.context import StageContext
     from tests.conftest import make_settings
 
-    _targets(universe_url, [("AAPL", 100.0, 300)])
+    insert_targets(universe_url, [("AAPL", 100.0, 300)])
     with psycopg.connect(universe_url) as conn:
         conn.execute("""INSERT INTO risk_events (as_of, check_name, subject, outcome)
                         VALUES (%s, 'max_gross_leverage', 'portfolio', 'pass')""", (AS_OF,))
@@ -79,8 +69,9 @@ def test_orders_stage_dispatches_a_live_broker_to_one_oms_session(universe_url, 
                         lambda name, options, lookup, clock: alpaca_broker(fake_alpaca))
     context = StageContext(make_settings(tmp_path, universe_url), AS_OF, AS_OF, "live-1")
     context.__dict__["trading"] = live
-    assert stage.run_live(context, Clock(T)) == {"orders": 1, "filled": 1, "rejected": 0,
-                                                 "skipped": 0}
+    assert stage.run_live(context, Clock(T)) == {
+        "orders": 1, "filled": 1, "rejected": 0, "skipped": 0, "resumed": 0, "unsent": 0,
+        "unknown": 0, "conflicts": 0, "locked": 0, "refused": 0}
     assert fake_alpaca.positions == {"AAPL": 300.0}
     wide = StageContext(make_settings(tmp_path, universe_url), AS_OF, date(2024, 1, 3), "w")
     wide.__dict__["trading"] = live

@@ -64,6 +64,7 @@ class AlpacaBroker:
         self.client._session.mount("http://", adapter)
         self.client._session.mount("https://", adapter)
         self._to_ours = {v: k for k, v in config.symbol_map.items()}
+        self.asset_classes = frozenset(config.asset_classes)
 
     # ------------------------------------------------------------------ symbols
     def _theirs(self, symbol: str) -> str:
@@ -110,11 +111,17 @@ class AlpacaBroker:
         return parse.to_order(order, self._ours(order.symbol))
 
     def open_orders(self) -> list[BrokerOrder]:
+        return self._orders(QueryOrderStatus.OPEN, "list open orders")
+
+    def recent_orders(self) -> list[BrokerOrder]:
+        """The newest 500 orders, open or closed (Alpaca's ``status=all``)."""
+        return self._orders(QueryOrderStatus.ALL, "list orders")
+
+    def _orders(self, status: QueryOrderStatus, action: str) -> list[BrokerOrder]:
         try:
-            orders = self.client.get_orders(GetOrdersRequest(status=QueryOrderStatus.OPEN,
-                                                             limit=500))
+            orders = self.client.get_orders(GetOrdersRequest(status=status, limit=500))
         except (APIError, requests.RequestException) as exc:
-            self._fail("list open orders", exc)
+            self._fail(action, exc)
         return [parse.to_order(o, self._ours(o.symbol)) for o in orders]
 
     def cancel_order(self, client_order_id: str) -> None:

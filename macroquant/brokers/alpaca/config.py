@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from macroquant.brokers.tradability import DEFAULT_ASSET_CLASSES, AssetClass
 from macroquant.errors import MissingCredentialError
 
 
@@ -24,6 +25,9 @@ class AlpacaConfig(BaseModel):
     retry_wait_s: float = Field(3.0, ge=0)
     symbol_map: dict[str, str] = Field(default_factory=dict,
                                        description="MacroQuant symbol -> Alpaca symbol")
+    asset_classes: tuple[AssetClass, ...] = Field(
+        DEFAULT_ASSET_CLASSES["alpaca"],
+        description="instruments' asset classes this account trades; others are refused")
 
 
 def credentials(config: AlpacaConfig, lookup: Callable[[str], str | None]) -> tuple[str, str]:

@@ -30,7 +30,13 @@ def to_order(order: Order, symbol: str) -> BrokerOrder:
         client_order_id=order.client_order_id, broker_order_id=str(order.id), symbol=symbol,
         side=str(getattr(order.side, "value", order.side)), quantity=float(order.qty or 0),
         filled_quantity=filled, average_fill_price=avg,
-        status=order_status(str(getattr(order.status, "value", order.status)), filled))
+        status=order_status(str(getattr(order.status, "value", order.status)), filled),
+        order_type=_value(order.order_type or order.type))
+
+
+def _value(field: object) -> str | None:
+    """An alpaca-py enum's value (or the raw string); None when absent."""
+    return None if field is None else str(getattr(field, "value", field))
 
 
 def to_fill(activity: TradeActivity, client_order_id: str, symbol: str) -> BrokerFill:

@@ -36,6 +36,7 @@ class CcxtBroker:
             raise ConfigError("broker.ccxt", "exchange",
                               f"ccxt has no exchange {config.exchange!r}")
         self.config = config
+        self.asset_classes = frozenset(config.asset_classes)
         self.exchange = exchange_class({**credentials(config, lookup),
                                         "timeout": config.timeout_ms, "enableRateLimit": True})
         if config.api_url:
@@ -90,6 +91,9 @@ class CcxtBroker:
         except ccxt.BaseError as exc:
             self._fail("list open orders", exc)
         return [parse.to_order(o, self.config.symbol_map) for o in orders]
+
+    def recent_orders(self) -> list[BrokerOrder]:
+        return [parse.to_order(o, self.config.symbol_map) for o in self._all_orders()]
 
     def cancel_order(self, client_order_id: str) -> None:
         order = self.get_order(client_order_id)

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from macroquant.brokers.tradability import DEFAULT_ASSET_CLASSES, AssetClass
 from macroquant.errors import MissingCredentialError
 
 
@@ -32,6 +33,9 @@ class CcxtConfig(BaseModel):
     symbol_map: dict[str, str] = Field(
         default_factory=dict, description="MacroQuant symbol -> ccxt symbol (default: "
                                           "'BTC-USD' -> 'BTC/USD')")
+    asset_classes: tuple[AssetClass, ...] = Field(
+        DEFAULT_ASSET_CLASSES["ccxt"],
+        description="instruments' asset classes this account trades; others are refused")
 
 
 def credentials(config: CcxtConfig, lookup: Callable[[str], str | None]) -> dict[str, str]:

@@ -38,7 +38,7 @@ def to_order(order: dict[str, Any], symbol_map: dict[str, str]) -> BrokerOrder:
         quantity=float(order.get("amount") or filled),
         filled_quantity=filled,
         average_fill_price=float(order["average"]) if order.get("average") else None,
-        status=order_status(order))
+        status=order_status(order), order_type=order.get("type"))
 
 
 def to_fill(trade: dict[str, Any], client_order_id: str, symbol_map: dict[str, str]

@@ -38,6 +38,7 @@ class IbkrBroker:
             ib = IB()
         self.ib = ib
         self._to_ours = {v: k for k, v in config.symbol_map.items()}
+        self.asset_classes = frozenset(config.asset_classes)
 
     def _connected(self) -> Any:
         if not self.ib.isConnected():
@@ -95,6 +96,11 @@ class IbkrBroker:
     def open_orders(self) -> list[BrokerOrder]:
         return [parse.to_order(t, self._ours(t.contract.symbol))
                 for t in self._connected().openTrades()]
+
+    def recent_orders(self) -> list[BrokerOrder]:
+        """This session's orders and the completed ones IB reports (API orders)."""
+        return [parse.to_order(t, self._ours(t.contract.symbol))
+                for t in self._trades_by_ref().values()]
 
     def cancel_order(self, client_order_id: str) -> None:
         trade = self._trades_by_ref().get(client_order_id)

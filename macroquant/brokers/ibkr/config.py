@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from macroquant.brokers.tradability import DEFAULT_ASSET_CLASSES, AssetClass
 from macroquant.errors import MissingCredentialError
 
 
@@ -22,7 +23,11 @@ class IbkrConfig(BaseModel):
     exchange: str = "SMART"
     currency: str = Field("USD", pattern="^[A-Z]{3}$")
     timeout_s: float = Field(10.0, gt=0)
-    symbol_map: dict[str, str] = Field(default_factory=dict)
+    symbol_map: dict[str, str] = Field(default_factory=dict,
+                                       description="MacroQuant symbol -> IB symbol")
+    asset_classes: tuple[AssetClass, ...] = Field(
+        DEFAULT_ASSET_CLASSES["ibkr"],
+        description="instruments' asset classes this account trades; others are refused")
 
 
 def credentials(config: IbkrConfig, lookup: Callable[[str], str | None]) -> str:

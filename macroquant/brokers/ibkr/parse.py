@@ -11,6 +11,7 @@ _STATUS: dict[str, BrokerStatus] = {
     "Filled": "filled", "Cancelled": "cancelled", "ApiCancelled": "cancelled",
     "Inactive": "rejected", "ValidationError": "rejected",
 }
+ORDER_TYPES = {"MKT": "market", "LMT": "limit"}
 SIDES = {"BUY": "buy", "SELL": "sell", "BOT": "buy", "SLD": "sell"}
 
 
@@ -28,7 +29,8 @@ def to_order(trade: Trade, symbol: str) -> BrokerOrder:
         symbol=symbol, side=SIDES[trade.order.action], quantity=float(trade.order.totalQuantity),
         filled_quantity=float(status.filled),
         average_fill_price=float(status.avgFillPrice) if status.filled else None,
-        status=order_status(status.status, float(status.filled)), reason=reason)
+        status=order_status(status.status, float(status.filled)), reason=reason,
+        order_type=ORDER_TYPES.get(trade.order.orderType))
 
 
 def to_fill(fill: Fill, symbol: str) -> BrokerFill:

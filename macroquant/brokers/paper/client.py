@@ -43,6 +43,7 @@ class PaperAccountBroker:
         self.config = config
         self.clock = clock
         self.simulator = PaperBroker(CostModel(config.commission_bps, config.slippage_bps))
+        self.asset_classes = frozenset(config.asset_classes)
         self.state: dict[str, Any] = {"orders": {}, "fills": [], "book": {}, "prices": {}}
         if config.state_path is not None and config.state_path.exists():
             self.state = json.loads(config.state_path.read_text(encoding="utf-8"))
@@ -73,6 +74,9 @@ class PaperAccountBroker:
 
     def open_orders(self) -> list[BrokerOrder]:
         return [parse.to_order(o) for o in self.state["orders"].values() if o["status"] in OPEN]
+
+    def recent_orders(self) -> list[BrokerOrder]:
+        return [parse.to_order(o) for o in self.state["orders"].values()]
 
     def cancel_order(self, client_order_id: str) -> None:
         raw = self.state["orders"].get(client_order_id)

@@ -14,7 +14,7 @@ def to_order(raw: dict[str, Any]) -> BrokerOrder:
         symbol=raw["symbol"], side=raw["side"], quantity=float(raw["quantity"]),
         filled_quantity=float(raw["filled_quantity"]),
         average_fill_price=raw["average_fill_price"], status=raw["status"],
-        reason=raw.get("reason", ""))
+        reason=raw.get("reason", ""), order_type=raw.get("order_type"))
 
 
 def to_fill(raw: dict[str, Any]) -> BrokerFill:
