@@ -5,48 +5,22 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pydantic import BaseModel
-
 from macroquant.brokers.registry import BROKERS
 from macroquant.cli_args import iso_date, wall_clock
 from macroquant.config.settings import (
     Settings,
     TradingConfig,
     load_trading_config,
-    read_yaml_mapping,
 )
-from macroquant.errors import MacroQuantError
 from macroquant.execution.order_states import OPEN_STATES
 
 
-def chosen_broker(args: argparse.Namespace, trading: TradingConfig,
-                  config_path: Path) -> tuple[str, BaseModel]:
-    """The broker a command talks to and its typed options: the trading config's
-    ``broker:`` section unless ``--broker``/``--options`` say otherwise. ``--broker X``
-    other than the configured one needs ``--options FILE`` (never a silent default
-    endpoint); the paper broker needs none."""
-    from macroquant.brokers.registry import broker_options, check_broker_config
-
-    name = args.broker or trading.broker.name
-    if args.options is not None:
-        return name, broker_options(name, read_yaml_mapping(args.options), args.options)
-    if name == trading.broker.name:
-        return name, check_broker_config(trading, config_path)
-    if name != "paper":
-        raise MacroQuantError(
-            f"--broker {name}: the trading config ({config_path}) selects broker "
-            f"'{trading.broker.name}'; give {name}'s settings with --options FILE (an example "
-            f"per broker is in include/brokers/) or set broker.name in the config")
-    return name, broker_options(name, {}, "--broker paper")
-
-
 def _broker(args: argparse.Namespace, conn, settings: Settings, trading: TradingConfig):
-    from macroquant.brokers.registry import make_broker, secret_lookup
+    from macroquant.brokers.registry import make_broker, secret_lookup, selected_options
 
-    name, options = chosen_broker(args, trading, settings.config_path)
-    if name == "paper" and options.state_path is None:
-        # the CLI's paper account persists between commands
-        options = options.model_copy(update={"state_path": settings.home / "paper_account.json"})
+    # the CLI's paper account persists between commands
+    name, options = selected_options(args.broker, trading, settings.config_path, args.options,
+                                     paper_state=settings.home / "paper_account.json")
     return make_broker(name, options, secret_lookup(conn), wall_clock)
 
 

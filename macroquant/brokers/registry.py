@@ -78,6 +78,34 @@ def check_broker_config(trading: TradingConfig, source: str | Path = "trading co
     return broker_options(trading.broker.name, options, source)
 
 
+def selected_options(name: str | None, trading: TradingConfig, config_path: Path,
+                     options_path: Path | None = None, *, paper_state: Path | None = None
+                     ) -> tuple[str, BaseModel]:
+    """The broker a command talks to and its typed options: the trading config's
+    ``broker:`` section unless ``name`` / ``options_path`` (a YAML mapping of options) say
+    otherwise. A live broker other than the configured one needs an options file: it never
+    falls back to a default (public) endpoint. The paper broker needs none; its OMS account
+    is kept in ``paper_state`` unless the options name a ``state_path``."""
+    from macroquant.config.settings import read_yaml_mapping
+    from macroquant.errors import MacroQuantError
+
+    chosen = name or trading.broker.name
+    if options_path is not None:
+        options = broker_options(chosen, read_yaml_mapping(options_path), options_path)
+    elif chosen == trading.broker.name:
+        options = check_broker_config(trading, config_path)
+    elif chosen == "paper":
+        options = broker_options(chosen, {}, "--broker paper")
+    else:
+        raise MacroQuantError(
+            f"--broker {chosen}: the trading config ({config_path}) selects broker "
+            f"'{trading.broker.name}'; give {chosen}'s settings with --options FILE (an "
+            "example per broker is in include/brokers/) or set broker.name in the config")
+    if chosen == "paper" and paper_state is not None and options.state_path is None:
+        options = options.model_copy(update={"state_path": paper_state})
+    return chosen, options
+
+
 def secret_lookup(conn: psycopg.Connection) -> Callable[[str], str | None]:
     """name -> decrypted secret, or None when no secret of that name is stored."""
     from macroquant.security.secrets import get_secret

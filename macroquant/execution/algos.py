@@ -161,10 +161,14 @@ def run_due_slices(settings: Settings, now: datetime, *,
 
 
 def _default_factory(settings: Settings, url: str, now: datetime) -> Callable[[str], Broker]:
-    from macroquant.brokers.registry import make_broker, secret_lookup
+    from macroquant.brokers.registry import make_broker, secret_lookup, selected_options
+
+    trading = load_trading_config(settings.config_path)
 
     def factory(name: str) -> Broker:
-        options = {"state_path": settings.home / "paper_account.json"} if name == "paper" else {}
+        # the configured broker's options (a live broker never goes to a default endpoint)
+        name, options = selected_options(name, trading, settings.config_path,
+                                         paper_state=settings.home / "paper_account.json")
         with connect(url) as conn:
             return make_broker(name, options, secret_lookup(conn), lambda: now)
 

@@ -103,3 +103,16 @@ def test_orders_commands_follow_the_configured_broker(db_url, tmp_path, monkeypa
     options.write_text("url_overide: http://127.0.0.1:1\n")
     assert main(["orders", "reconcile", "--broker", "alpaca", "--options", str(options)]) == 1
     assert f"{options}: field 'broker.options.url_overide'" in capsys.readouterr().err
+
+
+def test_a_live_broker_other_than_the_configured_one_needs_its_options(tmp_path):
+    from macroquant.brokers.registry import selected_options
+    from macroquant.errors import MacroQuantError
+
+    path = write_config(tmp_path / "mq.yaml", {"name": "paper", "commission_bps": 3.0})
+    trading = load_trading_config(path)
+    with pytest.raises(MacroQuantError, match="--broker ccxt: the trading config"):
+        selected_options("ccxt", trading, path)           # never a default endpoint
+    name, options = selected_options(None, trading, path, paper_state=tmp_path / "acct.json")
+    assert (name, options.commission_bps, options.state_path) == ("paper", 3.0,
+                                                                   tmp_path / "acct.json")
