@@ -288,3 +288,20 @@ def test_airflow_run_command_exit_codes(airflow_env, pipeline_env, monkeypatch, 
     monkeypatch.setenv("MACROQUANT_REPORTS_DIR", str(blocker))
     assert run_dag_window("macroquant_daily", START, END) == 1
     assert "failed   reports" in capsys.readouterr().out
+
+
+def test_the_last_task_fails_when_a_stage_of_the_run_was_degraded(daily_module, db_url,
+                                                                  monkeypatch):
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from macroquant.pipeline.runner import record_run
+
+    monkeypatch.setenv("MACROQUANT_DATABASE_URL", db_url)
+    daily_module._fail_if_degraded("r1")                 # nothing degraded: no failure
+    with psycopg.connect(db_url) as conn:
+        record_run(conn, "r1", "orders", START, START, "degraded",
+                   datetime(2012, 10, 1, tzinfo=UTC))
+        conn.execute("UPDATE pipeline_runs SET message = '2 order(s) left unsent'")
+    with pytest.raises(AirflowFailException,
+                       match=r"^run degraded: orders: 2 order\(s\) left unsent$"):
+        daily_module._fail_if_degraded("r1")

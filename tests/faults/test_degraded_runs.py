@@ -1,11 +1,10 @@
 """A run that left work undone is 'degraded', never green: the CLI prints the reasons and
-exits 3, pipeline_runs says 'degraded', the DAG's last task fails. Real stages on the
-bundled sample history; Alpaca is the real alpaca-py client against the local fake."""
+exits 3, pipeline_runs says 'degraded' (the DAG's last task failing on it is tested in
+tests/test_dags.py). Real stages on the bundled sample history; Alpaca is the real alpaca-py client against the local fake."""
 
 from __future__ import annotations
 
 import shutil
-from datetime import UTC, date, datetime
 
 import psycopg
 import pytest
@@ -16,11 +15,6 @@ from macroquant.cli import main
 from macroquant.config.settings import INCLUDE_DIR
 from macroquant.pipeline.runner import EXIT_DEGRADED, degraded_reasons
 from macroquant.security.secrets import set_secret
-from tests.airflow_fixtures import (  # noqa: F401  (fixtures)
-    DAGS_DIR,
-    airflow_env_fixture,
-    airflow_home_fixture,
-)
 from tests.brokers.fake_alpaca import FakeAlpaca
 from tests.brokers.support import CREDS
 
@@ -116,25 +110,3 @@ def test_a_strategy_that_raises_degrades_the_run(loaded_db_url, tmp_path, monkey
     runs = _runs(loaded_db_url)
     assert runs["signals"] == ("degraded", "1 strategy(ies) raised, so gave no signals")
     assert runs["orders"] == ("success", "") and runs["reports"][0] == "success"
-
-
-def test_the_dags_last_task_fails_when_a_stage_was_degraded(db_url, monkeypatch,
-                                                            airflow_env):
-    import importlib.util
-
-    from airflow.sdk.exceptions import AirflowFailException
-
-    from macroquant.pipeline.runner import record_run
-
-    spec = importlib.util.spec_from_file_location("_daily_dag", DAGS_DIR / "macroquant_daily.py")
-    daily = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(daily)
-    monkeypatch.setenv("MACROQUANT_DATABASE_URL", db_url)
-    daily._fail_if_degraded("r1")                       # nothing degraded: no failure
-    with psycopg.connect(db_url) as conn:
-        record_run(conn, "r1", "orders", date(2024, 1, 2), date(2024, 1, 2), "degraded",
-                   datetime(2024, 1, 2, tzinfo=UTC))
-        conn.execute("UPDATE pipeline_runs SET message = '2 order(s) left unsent'")
-    with pytest.raises(AirflowFailException, match=r"^run degraded: orders: 2 order\(s\) "
-                                                   r"left unsent$"):
-        daily._fail_if_degraded("r1")
