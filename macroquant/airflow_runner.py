@@ -124,8 +124,7 @@ def run_dag_window(
             if verbose:
                 print(line, end="", flush=True)
         code = child.wait()
-    if code == 1 and failures and all(DEGRADED_MARK in error for error in failures):
-        code = EXIT_DEGRADED   # every stage ran; some work was not done (reasons above)
+    code = run_exit_code(code, failures)
     print(f"finished in {time.monotonic() - started:.1f}s (exit code {code})", flush=True)
     if code != 0 and not verbose and not task_failed:
         # not a task's failure (reported above) but Airflow's own: show how it ended
@@ -134,6 +133,14 @@ def run_dag_window(
     elif code != 0:
         print(f"the failed task's traceback is in {log_path}", file=sys.stderr)
     return code
+
+
+def run_exit_code(child_code: int, failures: list[str]) -> int:
+    """The child's exit code, or ``EXIT_DEGRADED`` when the only failures are the last
+    task's "run degraded" (every stage ran; some work was not done)."""
+    if child_code == 1 and failures and all(DEGRADED_MARK in error for error in failures):
+        return EXIT_DEGRADED
+    return child_code
 
 
 # ----- child process ------------------------------------------------------------------

@@ -305,3 +305,12 @@ def test_the_last_task_fails_when_a_stage_of_the_run_was_degraded(daily_module, 
     with pytest.raises(AirflowFailException,
                        match=r"^run degraded: orders: 2 order\(s\) left unsent$"):
         daily_module._fail_if_degraded("r1")
+
+
+def test_airflow_run_exits_3_only_when_the_run_was_degraded():
+    from macroquant.airflow_runner import run_exit_code
+
+    degraded = "AirflowFailException: run degraded: orders: 2 order(s) left unsent"
+    assert run_exit_code(1, [degraded]) == 3
+    assert run_exit_code(1, [degraded, "AirflowFailException: risk: no targets"]) == 1
+    assert run_exit_code(1, []) == 1 and run_exit_code(0, []) == 0
