@@ -3,8 +3,9 @@
 The trading configuration's ``broker:`` section is the one switch: ``name`` selects the
 adapter (paper, alpaca, ibkr, ccxt) for the daily run and ``macroquant orders`` alike, and
 ``options`` are that adapter's settings, checked by its typed, frozen model
-(``macroquant/brokers/<name>/config.py``, unknown keys are errors) when the configuration
-is loaded — before any stage runs.
+(``macroquant/brokers/<name>/config.py``, unknown keys are errors) by
+:func:`check_broker_config`: ``macroquant run`` calls it before any stage runs, and every
+place that builds a broker from the configuration goes through it.
 """
 
 from __future__ import annotations
@@ -64,8 +65,8 @@ PAPER_COSTS = ("commission_bps", "slippage_bps")
 def check_broker_config(trading: TradingConfig, source: str | Path = "trading config"
                         ) -> BaseModel:
     """The configured broker's typed options; a wrong key or value raises a one-line
-    ConfigError naming ``source`` and the key. Called when the trading configuration is
-    loaded (and by any pre-flight check). The paper broker's costs come from the broker
+    ConfigError naming ``source`` and the key. For ``macroquant run`` and any pre-flight
+    check, and wherever a broker is built from the configuration. The paper broker's costs come from the broker
     section itself (``broker.commission_bps``), which the daily replay uses too."""
     options = dict(trading.broker.options)
     if trading.broker.name == "paper":

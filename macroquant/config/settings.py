@@ -198,8 +198,9 @@ class StrategyStops(_Strict):
 
 class BrokerConfig(_Strict):
     """The one broker switch: ``name`` selects the broker of the daily run and of
-    ``macroquant orders``; ``options`` are checked by that broker's typed model on load
-    (docs/execution.md lists every key)."""
+    ``macroquant orders``; ``options`` are checked by that broker's typed model
+    (``macroquant.brokers.registry.check_broker_config``; docs/execution.md lists every
+    key)."""
 
     name: str = Field("paper", pattern="^(paper|alpaca|ibkr|ccxt)$",
                       description="paper (the built-in simulator) or a live broker adapter")
@@ -306,14 +307,11 @@ def config_error_from_validation(path: Path, exc: ValidationError) -> ConfigErro
 
 
 def load_trading_config(path: Path) -> TradingConfig:
-    """Load and validate the trading configuration file, the broker's options included
-    (checked by the broker's own model: a wrong key names the file and the key)."""
-    from macroquant.brokers.registry import check_broker_config
-
+    """Load and validate the trading configuration file. ``broker.options`` are checked by
+    the broker's own model in :func:`macroquant.brokers.registry.check_broker_config`
+    (the core imports this module and must not import brokers)."""
     data = read_yaml_mapping(path)
     try:
-        trading = TradingConfig.model_validate(data)
+        return TradingConfig.model_validate(data)
     except ValidationError as exc:
         raise config_error_from_validation(path, exc) from exc
-    check_broker_config(trading, path)
-    return trading

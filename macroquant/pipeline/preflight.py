@@ -25,6 +25,7 @@ from datetime import date, timedelta
 
 import psycopg
 
+from macroquant.brokers.registry import check_broker_config
 from macroquant.calendars import previous_session, session_on_or_before, sessions
 from macroquant.config.settings import Settings, load_trading_config
 from macroquant.db.connection import connect, database_url
@@ -95,8 +96,8 @@ def preflight(settings: Settings, start: date, end: date, *, today: date,
     window = check_window(start, end, today)
     report = PreflightReport(start=start, end=end, sessions=window)
     problems: list[str] = []
-    try:
-        load_trading_config(settings.config_path)
+    try:   # the broker's options too (their own model: unknown keys are errors)
+        check_broker_config(load_trading_config(settings.config_path), settings.config_path)
     except ConfigError as exc:
         problems.append(f"trading configuration: {exc}")
     try:

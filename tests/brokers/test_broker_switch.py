@@ -11,7 +11,12 @@ import pytest
 import yaml
 from cryptography.fernet import Fernet
 
-from macroquant.brokers.registry import BROKERS, broker_options, options_model
+from macroquant.brokers.registry import (
+    BROKERS,
+    broker_options,
+    check_broker_config,
+    options_model,
+)
 from macroquant.cli import main
 from macroquant.config.settings import INCLUDE_DIR, PROJECT_ROOT, load_trading_config
 from macroquant.errors import ConfigError
@@ -19,6 +24,12 @@ from macroquant.security.secrets import set_secret
 from tests.brokers.support import CREDS
 
 BASE = yaml.safe_load((INCLUDE_DIR / "macroquant.yaml").read_text())
+
+
+def load_checked(path: Path):
+    """The trading config of ``path`` with its broker options checked."""
+    trading = load_trading_config(path)
+    return check_broker_config(trading, path)
 
 
 def write_config(path: Path, broker: dict) -> Path:
@@ -30,7 +41,7 @@ def test_a_typo_in_broker_options_is_one_line_naming_file_and_key(tmp_path):
     path = write_config(tmp_path / "mq.yaml", {"name": "alpaca", "options": {
         "url_overide": "http://127.0.0.1:1"}})
     with pytest.raises(ConfigError) as caught:
-        load_trading_config(path)
+        load_checked(path)
     message = str(caught.value)
     assert message.startswith(f"{path}: field 'broker.options.url_overide': unknown key for "
                               "broker 'alpaca' (its keys: paper, url_override,")
@@ -38,11 +49,11 @@ def test_a_typo_in_broker_options_is_one_line_naming_file_and_key(tmp_path):
     bad_value = write_config(tmp_path / "v.yaml", {"name": "ibkr", "options": {"port": 0}})
     with pytest.raises(ConfigError, match=r"field 'broker.options.port': Input should be "
                                           r"greater than or equal to 1"):
-        load_trading_config(bad_value)
+        load_checked(bad_value)
     costs = write_config(tmp_path / "c.yaml", {"name": "paper", "options": {
         "slippage_bps": 5}})
     with pytest.raises(ConfigError, match="set broker.slippage_bps instead"):
-        load_trading_config(costs)
+        load_checked(costs)
 
 
 def test_run_daily_refuses_a_broker_typo_before_any_stage(db_url, tmp_path, monkeypatch,
