@@ -2,7 +2,7 @@
 -- or refused, strategies that raised) is recorded 'degraded', with the reasons in message.
 ALTER TABLE pipeline_runs DROP CONSTRAINT pipeline_runs_status_check;
 ALTER TABLE pipeline_runs ADD CONSTRAINT pipeline_runs_status_check
-    CHECK (status IN ('running', 'success', 'failed', 'degraded'));
+    CHECK (status IN ('running', 'success', 'failed', 'interrupted', 'degraded'));
 
 -- 'unknown': the broker accepted the order but its fills could not be read; the next run
 -- looks it up at the broker and resolves it. It is an open state.
