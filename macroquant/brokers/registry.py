@@ -4,8 +4,8 @@ The trading configuration's ``broker:`` section is the one switch: ``name`` sele
 adapter (paper, alpaca, ibkr, ccxt) for the daily run and ``macroquant orders`` alike, and
 ``options`` are that adapter's settings, checked by its typed, frozen model
 (``macroquant/brokers/<name>/config.py``, unknown keys are errors) by
-:func:`check_broker_config`: ``macroquant run`` calls it before any stage runs, and every
-place that builds a broker from the configuration goes through it.
+:func:`check_broker_config`: the pre-flight (``macroquant run``, the DAG) calls it before
+any stage runs, and every place that builds a broker from the configuration goes through it.
 """
 
 from __future__ import annotations

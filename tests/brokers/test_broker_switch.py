@@ -66,7 +66,8 @@ def test_run_daily_refuses_a_broker_typo_before_any_stage(db_url, tmp_path, monk
     assert main(["run", "daily", "--as-of", "2012-10-05"]) == 1
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "Traceback" not in err
-    assert err.startswith(f"error: {path}: field 'broker.options.symbol_mapp': unknown key")
+    assert err.startswith(f"error: trading configuration: {path}: field "
+                          "'broker.options.symbol_mapp': unknown key")
     with psycopg.connect(db_url) as conn:
         assert conn.execute("SELECT count(*) FROM pipeline_runs").fetchone()[0] == 0
 
