@@ -114,6 +114,11 @@ def test_report_and_attribution_cli(traded, monkeypatch, capsys, tmp_path):
     assert portfolio < out.index("│ portfolio") < books
     assert books < out.rindex("│ ewma_trend") and books < out.rindex("│ zscore_reversion")
     assert "strategy:" not in out
+    # the volatility target, told honestly: target, ex-ante, realised, what held it below
+    budget = next(line for line in out.splitlines() if line.startswith("volatility target"))
+    assert budget.startswith("volatility target 12.0%: ex-ante ") and "realised" in budget \
+        and "over 10 sessions" in budget
+    assert "held below target by: portfolio scale at its cap on" in out
 
 
 class _Inbox:
