@@ -35,6 +35,7 @@ def report_refusal(conn, kind: str, as_of: date) -> str | None:
 
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     from macroquant.cli_args import wall_clock
+    from macroquant.config.settings import load_trading_config
     from macroquant.db.connection import database_url, transaction
     from macroquant.pipeline.preflight import daily_session
     from macroquant.reports.report_builder import write_report
@@ -46,7 +47,8 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
         if refusal:
             print(f"error: {refusal}", file=sys.stderr)
             return 1
-        files = write_report(conn, settings.reports_dir, args.kind, as_of)
+        files = write_report(conn, settings.reports_dir, args.kind, as_of,
+                             load_trading_config(settings.config_path))
     print(f"{args.kind} report of {as_of} (from {files.summary['period_start']}):")
     print(f"  HTML  {files.html}")
     print(f"  PDF   {files.pdf}")

@@ -12,12 +12,12 @@ from rich.table import Table
 
 from macroquant.airflow_local import airflow_ui_url
 from macroquant.auth import strategy_controls
-from macroquant.config.settings import Settings, TradingConfig, load_trading_config
+from macroquant.config.settings import Settings, load_trading_config
 from macroquant.db.bulk import read_frame
 from macroquant.db.catalog import row_counts
 from macroquant.db.connection import connect, database_url, mask_password
 from macroquant.reports.metrics import summary as metrics_summary
-from macroquant.reports.risk_target import VolatilityBudget, volatility_budget
+from macroquant.reports.risk_target_data import stored_volatility_budget
 from macroquant.risk import kill_switch
 from macroquant.risk.kill_switch import KillSwitchState
 
@@ -186,29 +186,6 @@ def performance_rows(performance: pd.DataFrame) -> pd.DataFrame:
                      "max drawdown": f"{m['max_drawdown']:.2%}"})
     columns = ["book", "final equity", "total return", "sharpe", "max drawdown"]
     return pd.DataFrame(rows, columns=columns)
-
-
-def stored_volatility_budget(conn: psycopg.Connection, trading: TradingConfig, start: date,
-                             end: date) -> VolatilityBudget:
-    """The volatility budget of the paper account over ``start``..``end`` from the stored
-    ``portfolio_diagnostics``, ``performance``, ``risk_events`` and ``signals``
-    (:func:`macroquant.reports.risk_target.volatility_budget`)."""
-    window = (start, end)
-    diagnostics = read_frame(conn, """SELECT as_of, predicted_volatility, volatility_scale
-                                      FROM portfolio_diagnostics
-                                      WHERE as_of BETWEEN %s AND %s""", window)
-    returns = read_frame(conn, """SELECT daily_return FROM performance
-                                  WHERE scope = 'portfolio' AND as_of BETWEEN %s AND %s
-                                  ORDER BY as_of""", window)
-    events = read_frame(conn, """SELECT as_of, check_name, outcome FROM risk_events
-                                 WHERE as_of BETWEEN %s AND %s""", window)
-    strengths = read_frame(conn, """SELECT strength FROM signals
-                                    WHERE as_of BETWEEN %s AND %s""", window)
-    return volatility_budget(
-        target=trading.portfolio.annual_volatility_target,
-        max_portfolio_scale=trading.portfolio.max_portfolio_scale, diagnostics=diagnostics,
-        daily_returns=returns["daily_return"], risk_events=events,
-        strengths=strengths["strength"])
 
 
 def print_summary(settings: Settings, console: Console, start: date, end: date) -> None:

@@ -107,7 +107,8 @@ def _monitor_strategies(conn: psycopg.Connection, context: StageContext) -> int:
 def write_reports(conn: psycopg.Connection, context: StageContext) -> list[ReportFiles]:
     """The daily report of ``context.end``, and the weekly one when it ends a week."""
     kinds = ["daily", "weekly"] if is_last_session_of_week(context.end) else ["daily"]
-    return [write_report(conn, context.settings.reports_dir, kind, context.end)
+    return [write_report(conn, context.settings.reports_dir, kind, context.end,
+                         context.trading)
             for kind in kinds]
 
 

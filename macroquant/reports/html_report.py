@@ -119,6 +119,7 @@ def render_report(
     attribution: dict[str, pd.DataFrame],
     attribution_start: date,
     divergence: pd.DataFrame | None = None,
+    volatility_budget: list[str] | None = None,
 ) -> str:
     """The report's HTML. Frames: ``portfolio`` and ``strategies`` are performance rows up to
     ``as_of``, ``positions`` end-of-day positions with ``symbol, asset_class``, ``orders``
@@ -126,7 +127,8 @@ def render_report(
     over the period, ``attribution`` the summary tables (see
     :mod:`macroquant.reports.attribution`) of ``attribution_start`` to ``as_of``,
     ``divergence`` each account's total per cause over the period
-    (:mod:`macroquant.reports.divergence`)."""
+    (:mod:`macroquant.reports.divergence`), ``volatility_budget`` the period's volatility
+    target against the book's ex-ante and realised volatility (lines)."""
     charts = [_equity_figure(portfolio)]
     if "strategy" in attribution:
         charts.append(_contribution_figure(
@@ -163,6 +165,7 @@ h1 {{ font-size: 1.6em; }} h2 {{ font-size: 1.2em; margin-top: 1.6em; }}
 {headline}
 <h2>Performance since the first paper day</h2>
 {_metrics_table(metrics)}
+{"".join(f"<p class='budget'>{html.escape(line)}</p>" for line in volatility_budget or [])}
 {chart_html}
 <h2>Attribution, {attribution_start} to {as_of}</h2>
 <p>Strategy P&amp;L is each strategy's notional book before netting and costs; the

@@ -19,11 +19,13 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from macroquant.calendars import session_on_or_after, sessions
+from macroquant.config.settings import TradingConfig
 from macroquant.db.bulk import read_frame
 from macroquant.reports.attribution_data import load_attribution
 from macroquant.reports.html_report import ensure_plotly_js, render_report
 from macroquant.reports.metrics import summary
 from macroquant.reports.pdf_report import render_pdf
+from macroquant.reports.risk_target_data import stored_volatility_budget
 
 ReportKind = Literal["daily", "weekly"]
 KINDS: tuple[str, ...] = ("daily", "weekly")
@@ -68,7 +70,8 @@ def is_last_session_of_week(day: date) -> bool:
     return following.isocalendar()[:2] != day.isocalendar()[:2]
 
 
-def _inputs(conn: psycopg.Connection, kind: str, as_of: date) -> dict[str, object]:
+def _inputs(conn: psycopg.Connection, kind: str, as_of: date,
+            trading: TradingConfig | None = None) -> dict[str, object]:
     first = period_start(kind, as_of)
     performance = read_frame(conn, """SELECT as_of, scope, equity, daily_pnl, daily_return,
                                              drawdown FROM performance WHERE as_of <= %s
@@ -88,6 +91,7 @@ def _inputs(conn: psycopg.Connection, kind: str, as_of: date) -> dict[str, objec
                                             sum(orders) AS orders FROM divergence
                                      WHERE as_of BETWEEN %s AND %s GROUP BY broker, cause
                                      ORDER BY broker, cause""", (first, as_of))
+    budget = stored_volatility_budget(conn, trading or TradingConfig(), first, as_of)
     attributed_from = attribution_start(kind, first, portfolio["as_of"])
     attribution = load_attribution(conn, attributed_from, as_of)
     tables = attribution.tables() if len(attribution.portfolio_pnl) else {}
@@ -96,15 +100,18 @@ def _inputs(conn: psycopg.Connection, kind: str, as_of: date) -> dict[str, objec
             "strategies": performance[performance["scope"] != "portfolio"],
             "positions": positions, "orders": orders, "risk_summary": risk,
             "metrics": summary(returns) if len(returns) else {}, "attribution": tables,
-            "attribution_start": attributed_from, "divergence": divergence}
+            "attribution_start": attributed_from, "divergence": divergence,
+            "volatility_budget": budget.lines()}
 
 
-def write_report(conn: psycopg.Connection, reports_dir: Path, kind: str, as_of: date
-                 ) -> ReportFiles:
-    """Render the ``kind`` report of ``as_of`` to HTML and PDF and upsert its row."""
+def write_report(conn: psycopg.Connection, reports_dir: Path, kind: str, as_of: date,
+                 trading: TradingConfig | None = None) -> ReportFiles:
+    """Render the ``kind`` report of ``as_of`` to HTML and PDF and upsert its row;
+    ``trading``: the configuration whose volatility target the report compares with (the
+    shipped defaults when not given)."""
     if kind not in KINDS:
         raise ValueError(f"unknown report kind '{kind}'; known: {', '.join(KINDS)}")
-    inputs = _inputs(conn, kind, as_of)
+    inputs = _inputs(conn, kind, as_of, trading)
     directory = reports_dir / kind
     directory.mkdir(parents=True, exist_ok=True)
     ensure_plotly_js(directory)

@@ -75,6 +75,7 @@ def test_the_paper_account_does_not_diverge(loaded_settings, tmp_path, monkeypat
     assert table["amount"].abs().max() < 1e-9
     assert alerts == 0
     report = (loaded_settings.reports_dir / "daily" / f"{end}.html").read_text()
+    assert "volatility target 12.0%: ex-ante" in report        # the period's budget
     section = report[report.index("Account vs the engine's fill model"):]
     assert "<td>paper</td>" in section and "fill_price" in section
     monkeypatch.setenv("MACROQUANT_HOME", str(tmp_path))
