@@ -54,7 +54,7 @@ PAGES = {"overview": "Overview", "strategies": "Strategies",
 ROLLING_SHARPE_DAYS = 63
 MISSING = "—"  # what an empty cell shows (Streamlit's default is the word "None")
 STATUS_COLOR = {"success": "green", "failed": "red", "running": "orange",
-                "interrupted": "red"}
+                "interrupted": "red", "degraded": "orange"}
 
 
 # ---------------------------------------------------------------- formatting
@@ -156,6 +156,10 @@ def header(perf: pd.DataFrame, runs: pd.DataFrame) -> None:
     failed = runs[(runs["run_id"] == run["run_id"]) & (runs["status"] == "failed")]
     for _, row in failed.iterrows():
         st.error(f"Last run failed at stage **{row['stage']}**: {row['message']}")
+    degraded = runs[(runs["run_id"] == run["run_id"]) & (runs["status"] == "degraded")]
+    for _, row in degraded.iterrows():
+        st.warning(f"Last run is degraded at stage **{row['stage']}** (something was not "
+                   f"done): {row['message']}")
     stopped = runs[(runs["run_id"] == run["run_id"]) & (runs["status"] == "interrupted")]
     for _, row in stopped.iterrows():
         st.error(f"Last run was interrupted at stage **{row['stage']}**: {row['message']}")

@@ -236,6 +236,27 @@ def test_pipeline_runs_latest_first_and_last_run_status(conn):
     assert dd.last_run(runs[runs["run_id"] == "r1"])["status"] == "success"
 
 
+def test_a_degraded_run_is_never_shown_green(monkeypatch, tmp_path, seeded_url):
+    with psycopg.connect(seeded_url) as conn:
+        conn.execute("""INSERT INTO pipeline_runs (run_id, stage, window_start, window_end,
+                            status, started_at, finished_at, message)
+                        VALUES ('r3', 'orders', %s, %s, 'degraded', %s, %s,
+                                'unsent: 2 orders after repeated 503s')""",
+                     (D4, D4, _at(5, 22, 0), _at(5, 22, 1)))
+        conn.execute("""INSERT INTO pipeline_runs (run_id, stage, window_start, window_end,
+                            status, started_at, finished_at, message)
+                        VALUES ('r3', 'reports', %s, %s, 'success', %s, %s, '')""",
+                     (D4, D4, _at(5, 22, 1), _at(5, 22, 2)))
+        runs = dd.pipeline_runs(conn)
+    assert dd.last_run(runs)["status"] == "degraded"
+    summary = dd.run_summary(runs).set_index("run_id")
+    assert summary.loc["r3", "status"] == "degraded"
+    assert "orders: unsent: 2 orders" in summary.loc["r3", "message"]
+    app = _run_app(monkeypatch, tmp_path, seeded_url)
+    assert _metric(app, "Last run") == "Degraded"
+    assert any("degraded at stage **orders**" in w.value for w in app.warning)
+
+
 def test_quarantine_summary_counts_rows_per_date_and_check(conn):
     summary = dd.quarantine_summary(conn)
     assert list(zip(summary["as_of"].dt.date, summary["check_name"],

@@ -295,17 +295,21 @@ def exposure_by_asset_class(positions: pd.DataFrame) -> pd.DataFrame:
                                ignore_index=True)
 
 
+# A run's overall status: the first of these any of its stages has, else 'success'.
+RUN_STATUS_ORDER = ("failed", "interrupted", "running", "degraded")
+
+
 def last_run(runs: pd.DataFrame) -> dict[str, object] | None:
     """The most recently started run in a :func:`pipeline_runs` frame: its id, window,
     overall status ('failed' if any stage failed, else 'interrupted' if any was, else
-    'running' if any runs, else 'success') and stage count; None without runs."""
+    'running' if any runs, else 'degraded' if a stage left something undone, else
+    'success') and stage count; None without runs."""
     if runs.empty:
         return None
     latest = runs.sort_values("started_at", ascending=False).iloc[0]["run_id"]
     stages = runs[runs["run_id"] == latest]
     statuses = set(stages["status"])
-    status = next((s for s in ("failed", "interrupted", "running") if s in statuses),
-                  "success")
+    status = next((s for s in RUN_STATUS_ORDER if s in statuses), "success")
     return {"run_id": latest, "status": status, "stages": len(stages),
             "window_start": stages["window_start"].min(), "window_end": stages["window_end"].max()}
 
@@ -321,9 +325,8 @@ def run_summary(runs: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for run_id, stages in runs.groupby("run_id", sort=False):
         statuses = set(stages["status"])
-        status = next((s for s in ("failed", "interrupted", "running") if s in statuses),
-                      "success")
-        failed = stages[stages["status"].isin(["failed", "interrupted"])]
+        status = next((s for s in RUN_STATUS_ORDER if s in statuses), "success")
+        failed = stages[stages["status"].isin(["failed", "interrupted", "degraded"])]
         finished = stages["finished_at"]
         seconds = (float("nan") if finished.isna().any() else
                    (finished.max() - stages["started_at"].min()).total_seconds())
