@@ -63,7 +63,8 @@ def print_status(settings: Settings, console: Console) -> None:
         equity = conn.execute("""SELECT as_of, equity, drawdown FROM performance
                                  WHERE scope = 'portfolio' ORDER BY as_of DESC LIMIT 1""").fetchone()
         open_orders = conn.execute("""SELECT count(*) FROM orders
-                                      WHERE status IN ('new', 'submitted', 'partially_filled')"""
+                                      WHERE status IN ('new', 'submitted', 'partially_filled',
+                                                       'unknown')"""
                                    ).fetchone()[0]
         quarantined = dict(conn.execute("""SELECT status, count(*) FROM quarantine
                                             GROUP BY status""").fetchall())
