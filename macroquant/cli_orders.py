@@ -56,8 +56,10 @@ def cmd_orders(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{len(rows)} locked instrument(s)")
         return 0
     if args.orders_command == "unlock":
+        from macroquant.cli_risk import confirm_person
         from macroquant.execution.reconcile import unlock
 
+        confirm_person(url, args, "orders.unlock", f"instrument:{args.symbol}")
         with connect(url) as conn, conn.transaction():
             lock_id = unlock(conn, args.symbol, by=args.by, reason=args.reason,
                              at=wall_clock(), accept_broker_quantity=args.accept_broker_position)
@@ -106,7 +108,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     osub.add_parser("locks", help="instruments locked by a reconciliation mismatch")
     unlock = osub.add_parser("unlock", help="resolve an instrument's lock (a person decides)")
     unlock.add_argument("symbol")
-    unlock.add_argument("--by", required=True, help="who resolves it")
+    unlock.add_argument("--by", required=True, help="who resolves it; once users exist, an "
+                        "admin user, who confirms with a password")
+    unlock.add_argument("--password-stdin", action="store_true",
+                        help="read the admin's password from one line of standard input")
     unlock.add_argument("--reason", required=True, help="why it is safe to trade again")
     unlock.add_argument("--accept-broker-position", type=float, metavar="QTY",
                         help="record QTY (the broker's position) as the ledger's position")

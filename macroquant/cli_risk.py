@@ -9,6 +9,23 @@ from macroquant.cli_args import iso_date, wall_clock
 from macroquant.config.settings import Settings, load_trading_config
 
 
+def confirm_person(url: str, args: argparse.Namespace, action: str, target: str) -> None:
+    """``--by`` must name an admin who confirms with their password once users exist
+    (:func:`macroquant.auth.person.confirm_admin`); the password comes from a hidden prompt,
+    or one line of standard input with ``--password-stdin``."""
+    import getpass
+    import sys
+
+    from macroquant.auth.person import confirm_admin
+
+    def read_password(prompt: str) -> str:
+        if args.password_stdin:
+            return sys.stdin.readline().rstrip("\r\n")
+        return getpass.getpass(prompt)
+
+    confirm_admin(url, args.by, action, target, at=wall_clock(), read_password=read_password)
+
+
 def cmd_risk(args: argparse.Namespace, settings: Settings) -> int:
     """Dispatch ``macroquant risk ...``."""
     from macroquant.db.connection import database_url, transaction
@@ -17,6 +34,8 @@ def cmd_risk(args: argparse.Namespace, settings: Settings) -> int:
     url = database_url(settings)
     if args.risk_command == "exposure":
         return _exposure(args, settings, url)
+    if args.risk_command == "resume":
+        confirm_person(url, args, "kill_switch.resume", "kill_switch")
     with transaction(url) as conn:
         if args.risk_command == "halt":
             done = kill_switch.halt(conn, reason=args.reason, actor=args.by, at=wall_clock())
@@ -72,9 +91,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     for name, text in (("halt", "stop all trading now (open orders are cancelled)"),
                        ("resume", "re-arm trading after a halt or reduce (a person only)")):
         command = risk_sub.add_parser(name, help=text)
-        command.add_argument("--by", required=True, help="your name (recorded)")
+        command.add_argument("--by", required=True, help="your name (recorded); for resume, "
+                             "once users exist: an admin user, who confirms with a password")
         command.add_argument("--reason", required=True, help="why (recorded)")
         command.add_argument("--json", action="store_true")
+        if name == "resume":
+            command.add_argument("--password-stdin", action="store_true",
+                                 help="read the admin's password from one line of standard "
+                                      "input instead of a hidden prompt")
     exposure = risk_sub.add_parser("exposure", help="gross, net and volatility contribution "
                                                     "by asset class, instrument, strategy")
     exposure.add_argument("--as-of", type=iso_date, required=True)
