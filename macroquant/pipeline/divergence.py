@@ -20,6 +20,7 @@ from macroquant.calendars import previous_session
 from macroquant.calendars import sessions as calendar_sessions
 from macroquant.config.settings import TradingConfig
 from macroquant.db.bulk import copy_rows, read_frame
+from macroquant.execution.costs import CostModel
 from macroquant.pipeline.logs import write_system_log
 from macroquant.reports.divergence import DIVERGENCE_COLUMNS, FillModel, divergence
 
@@ -29,7 +30,8 @@ PAPER_TOLERANCE = 1e-6   # base currency: float noise only
 def fill_model(trading: TradingConfig) -> FillModel:
     """The engine's fill model from the trading configuration."""
     broker = trading.broker
-    return FillModel(broker.commission_bps, broker.slippage_bps, broker.execution_price)
+    return FillModel(CostModel(broker.commission_bps, broker.slippage_bps),
+                     broker.execution_price)
 
 
 def account_divergence(conn: psycopg.Connection, trading: TradingConfig, start: date,

@@ -32,26 +32,31 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
+from macroquant.execution.costs import CostModel
+from macroquant.execution.paper.simulator import reference_prices
+
 CAUSES = ("fill_price", "costs", "timing", "missed", "data_revised")
 DIVERGENCE_COLUMNS = ["as_of", "broker", "cause", "amount", "orders"]
 
 
 @dataclass(frozen=True)
 class FillModel:
-    """The engine's fill and cost model (the trading configuration's ``broker`` section)."""
+    """The engine's fill and cost model (the trading configuration's ``broker`` section):
+    the paper broker's own cost model and reference price."""
 
-    commission_bps: float
-    slippage_bps: float
+    costs: CostModel
     execution_price: str = "next_open"
 
 
 def _bar_price(bars: pd.DataFrame, execution_price: str) -> pd.Series:
-    """The price the model fills at on each bar, indexed by (trade_date, instrument_id)."""
-    price = bars["close"] if execution_price == "next_close" else \
-        bars["open"].fillna(bars["close"])
-    return pd.Series(price.to_numpy(float),
-                     index=pd.MultiIndex.from_arrays([bars["trade_date"],
-                                                      bars["instrument_id"]]))
+    """The price the model fills at on each bar before costs (the paper broker's
+    :func:`~macroquant.execution.paper.simulator.reference_prices`), indexed by
+    (trade_date, instrument_id)."""
+    at = "close" if execution_price == "next_close" else "open"
+    price, _ = reference_prices(bars["open"].to_numpy(float), bars["close"].to_numpy(float),
+                                at)
+    return pd.Series(price, index=pd.MultiIndex.from_arrays([bars["trade_date"],
+                                                             bars["instrument_id"]]))
 
 
 def divergence(orders: pd.DataFrame, fills: pd.DataFrame, bars: pd.DataFrame,
@@ -71,12 +76,13 @@ def divergence(orders: pd.DataFrame, fills: pd.DataFrame, bars: pd.DataFrame,
     price_of = _bar_price(bars, model.execution_price)
     close_of = pd.Series(bars["close"].to_numpy(float), index=price_of.index)
     next_session = dict(zip(sessions[:-1], sessions[1:], strict=True))
-    slip = model.slippage_bps / 1e4
+    costs = model.costs
     out = orders.copy()
     out["sign"] = np.where(out["side"] == "buy", 1.0, -1.0)
     out["model_date"] = out["as_of"].map(next_session)
     keys = list(zip(out["model_date"], out["instrument_id"], strict=True))
-    out["model_price"] = price_of.reindex(keys).to_numpy() * (1 + out["sign"] * slip)
+    out["model_price"] = costs.fill_price(price_of.reindex(keys).to_numpy(),
+                                          out["sign"].to_numpy())
     sent = ~out["status"].isin(["rejected", "cancelled"])
     out = out[sent & out["model_price"].notna()]
     if out.empty:
@@ -89,14 +95,14 @@ def divergence(orders: pd.DataFrame, fills: pd.DataFrame, bars: pd.DataFrame,
                             "instrument_id"]], on="client_order_id")
     if not done.empty:
         day_keys = list(zip(done["trade_date"], done["instrument_id"], strict=True))
-        on_fill_day = price_of.reindex(day_keys).to_numpy() * (1 + done["sign"] * slip)
+        on_fill_day = costs.fill_price(price_of.reindex(day_keys).to_numpy(),
+                                       done["sign"].to_numpy())
         signed = done["sign"] * done["quantity"]
-        notional = done["quantity"] * on_fill_day
         rows += [
             done.assign(cause="fill_price", amount=signed * (done["price"] - on_fill_day),
                         as_of=done["trade_date"]),
-            done.assign(cause="costs", amount=done["commission"]
-                        - notional * model.commission_bps / 1e4, as_of=done["trade_date"]),
+            done.assign(cause="costs", amount=done["commission"] - costs.commission(
+                done["quantity"].to_numpy(), on_fill_day), as_of=done["trade_date"]),
             done.assign(cause="timing", amount=signed * (on_fill_day - done["model_price"]),
                         as_of=done["trade_date"])]
     filled = fills.groupby("client_order_id")["quantity"].sum()

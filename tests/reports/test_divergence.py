@@ -12,11 +12,12 @@ import pytest
 from macroquant.cli import main
 from macroquant.db.bulk import read_frame
 from macroquant.db.connection import transaction
+from macroquant.execution.costs import CostModel
 from macroquant.pipeline.runner import run_pipeline
 from macroquant.reports.divergence import FillModel, divergence, divergence_summary
 
 D0, D1, D2, D3 = date(2024, 1, 2), date(2024, 1, 3), date(2024, 1, 4), date(2024, 1, 5)
-MODEL = FillModel(commission_bps=1.0, slippage_bps=2.0)
+MODEL = FillModel(CostModel(commission_bps=1.0, slippage_bps=2.0))
 
 
 def _bars():

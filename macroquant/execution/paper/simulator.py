@@ -20,6 +20,14 @@ FILL_COLUMNS = ["trade_id", "client_order_id", "trade_date", "instrument_id", "s
                 "slippage_cost"]
 
 
+def reference_prices(opens: np.ndarray, closes: np.ndarray, at: str = "open"
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """The bar price a market order fills at before costs, and whether it is the open:
+    the open (``at="open"``; a bar without one fills at its close) or the close."""
+    use_open = ~np.isnan(opens) & (at == "open")
+    return np.where(use_open, opens, closes), use_open
+
+
 @dataclass(frozen=True)
 class PaperBroker:
     """Simulated broker; ``name`` is what the orders table records."""
@@ -43,9 +51,8 @@ class PaperBroker:
         if filled.empty:
             return pd.DataFrame(columns=FILL_COLUMNS), unfilled
         bar = bars.loc[filled["instrument_id"]]
-        opens = bar["open"].to_numpy(float)
-        use_open = ~np.isnan(opens) & (at == "open")
-        reference = np.where(use_open, opens, bar["close"].to_numpy(float))
+        reference, use_open = reference_prices(bar["open"].to_numpy(float),
+                                               bar["close"].to_numpy(float), at)
         side = np.where(filled["side"].to_numpy() == "buy", 1.0, -1.0)
         quantity = filled["quantity"].to_numpy(float)
         price = self.costs.fill_price(reference, side)
