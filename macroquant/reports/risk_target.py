@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
-TRADING_DAYS = 252
+from macroquant.reports.metrics import annual_volatility
 
 
 @dataclass(frozen=True)
@@ -50,15 +49,14 @@ def volatility_budget(*, target: float, max_portfolio_scale: float,
     (``predicted_volatility``, ``volatility_scale``), the account's daily returns, the risk
     events (``check_name``, ``outcome``, ``as_of``) and the window's signal strengths."""
     scale = diagnostics["volatility_scale"].astype(float)
-    returns = daily_returns.astype(float).dropna()
+    returns = daily_returns.astype(float).dropna()   # sessions counted: those with a return
     limit_events = risk_events[risk_events["check_name"].isin(
         ["max_gross_leverage", "max_net_leverage", "asset_class_cap"])]
     return VolatilityBudget(
         target=target,
         ex_ante=float(diagnostics["predicted_volatility"].astype(float).mean())
         if len(diagnostics) else float("nan"),
-        realised=float(returns.std(ddof=1) * np.sqrt(TRADING_DAYS)) if len(returns) > 1
-        else float("nan"),
+        realised=annual_volatility(returns),
         scale_capped_sessions=int((scale >= max_portfolio_scale - 1e-12).sum()),
         clipped_targets=int(((risk_events["check_name"] == "max_position")
                              & (risk_events["outcome"] == "clip")).sum()),
