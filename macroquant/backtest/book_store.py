@@ -33,7 +33,8 @@ def save_book_backtest(conn: psycopg.Connection, backtest_id: str, result: BookB
     caller's transaction."""
     strategies = {item.config.name: item.config.model_dump(mode="json")
                   for item in load_strategies(settings.strategies_dir)}
-    trading = json.loads(load_trading_config(settings.config_path).model_dump_json())
+    trading_config = load_trading_config(settings.config_path)
+    trading = json.loads(trading_config.model_dump_json())
     config = {"strategies": strategies}
     digest = hashlib.sha256(json.dumps([config, trading], sort_keys=True).encode()).hexdigest()
     performance = result.performance
@@ -41,10 +42,11 @@ def save_book_backtest(conn: psycopg.Connection, backtest_id: str, result: BookB
         """INSERT INTO backtest_runs (backtest_id, strategy_name, config, config_hash,
                source_file, price_source, start_date, end_date, initial_capital,
                final_equity, execution_price, options, metrics, n_trials)
-           VALUES (%s, %s, %s, %s, %s, 'market_data', %s, %s, %s, %s, 'next_open', %s, %s, 1)""",
+           VALUES (%s, %s, %s, %s, %s, 'market_data', %s, %s, %s, %s, %s, %s, %s, 1)""",
         (backtest_id, BOOK, Jsonb(config), digest, str(settings.strategies_dir),
          result.start, result.end, result.capital, float(performance["equity"].iloc[-1]),
-         Jsonb(trading), Jsonb(json_safe(result.metrics()))))
+         trading_config.broker.execution_price, Jsonb(trading),
+         Jsonb(json_safe(result.metrics()))))
     copy_rows(conn, "backtest_equity", performance.assign(backtest_id=backtest_id),
               ["backtest_id", "as_of", "cash", "equity"])
     symbols = result.symbols
@@ -61,4 +63,3 @@ def save_book_backtest(conn: psycopg.Connection, backtest_id: str, result: BookB
               ["backtest_id", "trade_no", "signal_date", "trade_date", "symbol", "side",
                "quantity", "reference_price", "price", "price_field", "commission",
                "slippage_cost"])
-

@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from macroquant.backtest.book import compare_with_account, read_account, run_book_backtest
+from macroquant.backtest.book_store import save_book_backtest
 from macroquant.cli import main
 from macroquant.config.settings import INCLUDE_DIR, load_trading_config
 from macroquant.db.connection import transaction
@@ -158,6 +159,11 @@ def test_next_close_execution_fills_at_the_close_in_both_drivers(tmp_path, loade
                                WHERE t.price_field = 'close'
                                  AND abs(t.reference_price - m.close) < 1e-12""").fetchone()
     assert bars[0] == len(fills)          # every fill at its day's close
+    with transaction(settings.database_url) as conn:     # stored as it was run
+        save_book_backtest(conn, "bt-book-close", result, settings)
+        stored = conn.execute("""SELECT execution_price FROM backtest_runs
+                                 WHERE backtest_id = 'bt-book-close'""").fetchone()[0]
+    assert stored == "next_close"
 
 
 def test_a_live_broker_cannot_be_told_to_fill_at_the_close(tmp_path):
