@@ -49,7 +49,7 @@ from macroquant.pipeline.orders import (
     read_session_bars,
 )
 from macroquant.pipeline.portfolio import lookback_start, read_adjusted_closes
-from macroquant.pipeline.signals import check_data_gate, generate_signals, load_market_panels
+from macroquant.pipeline.signals import check_data_gate, generate_signals, signal_panels
 from macroquant.portfolio.book import BookInputs, size_book
 from macroquant.reports.metrics import compute_metrics
 from macroquant.risk.limits import decide_limits
@@ -131,9 +131,10 @@ def run_book_backtest(settings: Settings, start: date, end: date, *,
         check_data_gate(conn, context)
         paused = paused_strategies(conn)
         running = [s for s in strategies if s.config.name not in paused]
-        result, _, _ = generate_signals(conn, context, running)
+        panels = signal_panels(conn, end, running)   # read once: signals and features
+        result, _, _ = generate_signals(conn, context, running, panels)
         instruments = read_instruments(conn)
-        raw, adjusted, _ = load_market_panels(conn, end, with_bars=False)
+        raw, adjusted, _ = panels
         closes = read_adjusted_closes(conn, lookback_start(context), end)
         opening = AccountState.fresh(trading.trading_capital, read_last_closes(conn, start),
                                      read_timeline(conn))

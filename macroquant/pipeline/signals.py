@@ -166,13 +166,25 @@ def load_flagged(conn: psycopg.Connection, context: StageContext,
                             aggfunc="any").astype(bool)
 
 
+SignalPanels = tuple[pd.DataFrame, pd.DataFrame, dict[str, pd.DataFrame] | None]
+
+
+def signal_panels(conn: psycopg.Connection, end: date,
+                  strategies: list[LoadedStrategy]) -> SignalPanels:
+    """The market panels ``strategies`` read up to ``end`` (:func:`load_market_panels`,
+    with open/high/low only when a bar or candlestick feature is asked for)."""
+    needed = set().union(*(s.strategy.required_features() for s in strategies))
+    return load_market_panels(conn, end, needs_bars(needed))
+
+
 def generate_signals(conn: psycopg.Connection, context: StageContext,
-                     strategies: list[LoadedStrategy]
+                     strategies: list[LoadedStrategy], panels: SignalPanels | None = None,
                      ) -> tuple[RunResult, dict[str, int], pd.DataFrame]:
-    """Every strategy's signals for the window (read-only): the market panels, the
-    point-in-time macro panel and the anomaly gate from the database, then the core's
-    :func:`~macroquant.strategies.engine.run_window`. Returns the result, symbol →
-    instrument_id and the anomaly gate's flags. The book backtest calls this too."""
+    """Every strategy's signals for the window (read-only): the market panels (``panels``,
+    else :func:`signal_panels`), the point-in-time macro panel and the anomaly gate from
+    the database, then the core's :func:`~macroquant.strategies.engine.run_window`. Returns
+    the result, symbol → instrument_id and the anomaly gate's flags. The book backtest
+    calls this too."""
     meta = read_frame(conn, "SELECT instrument_id, symbol, asset_class FROM instruments")
     instrument_ids = dict(zip(meta["symbol"], meta["instrument_id"], strict=True))
     asset_classes = pd.Series(meta["asset_class"].to_numpy(), index=meta["instrument_id"])
@@ -180,8 +192,7 @@ def generate_signals(conn: psycopg.Connection, context: StageContext,
                         columns=universe_ids(item, instrument_ids),
                         filters=item.config.filters, long_only=item.config.long_only)
             for item in strategies]
-    needed = set().union(*(s.strategy.required_features() for s in strategies))
-    raw, adjusted, bars = load_market_panels(conn, context.end, needs_bars(needed))
+    raw, adjusted, bars = panels or signal_panels(conn, context.end, strategies)
     asked_by = {name: item.source_file for item in strategies
                 for name in item.strategy.required_macro()}
     macro = load_macro_panel(conn, set(asked_by), raw.index, raw, instrument_ids, asked_by)
